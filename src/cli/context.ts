@@ -1,0 +1,64 @@
+import { loadConfig, ConfigError, type Config } from '../config.js';
+import { openDb, type DbHandle } from '../db/index.js';
+import { migrateLatest } from '../db/migrate.js';
+import { createLogger, type Logger } from '../log.js';
+
+// What every command gets: validated config, a database (migrated when the
+// command asks for it) and a logger. Commands never read process.env.
+
+export interface AppContext {
+  config: Config;
+  db: DbHandle['db'];
+  embedded: boolean;
+  log: Logger;
+}
+
+export interface ContextOptions {
+  /** Migrate before running (default: only the embedded database). */
+  migrate?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function withApp<T>(fn: (app: AppContext) => Promise<T>, opts: ContextOptions = {}): Promise<T> {
+  const config = loadConfig(opts.env);
+  const log = createLogger(config.LOG_LEVEL);
+  const handle = await openDb({ databaseUrl: config.DATABASE_URL, dataDir: config.HERALD_DATA_DIR });
+  try {
+    // The embedded database is private to this process, so it is always
+    // brought up to date; a shared Postgres is migrated by `herald migrate`.
+    if (opts.migrate ?? handle.embedded) await migrateLatest(handle.db);
+    return await fn({ config, db: handle.db, embedded: handle.embedded, log });
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Thrown by commands for expected failures: printed as one line, exit code given. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export function reportFatal(err: unknown): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`herald: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof CliError) {
+    process.stderr.write(`herald: ${err.message}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  process.stderr.write(`herald: ${e?.message ?? String(err)}\n`);
+  if (process.env.HERALD_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+  return 1;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,6 @@
+import { createTemplate } from './helpers/db.js';
+
+// Migrate the template database once per run; every test file clones it.
+export async function mochaGlobalSetup(): Promise<void> {
+  await createTemplate();
+}
