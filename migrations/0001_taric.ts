@@ -58,6 +58,102 @@ export async function up(knex: Knex): Promise<void> {
       CONSTRAINT ux_envelope_transactions_taric_id UNIQUE (taric_transaction_id),
       CONSTRAINT ux_envelope_transactions_position UNIQUE (envelope_id, position)
     );
+    CREATE INDEX ix_envelope_transactions_workbasket ON envelope_transactions (workbasket_id);
+
+    -- A workbasket's transactions and records are what its envelopes are
+    -- re-rendered from (an upload retried after a crash must send the same
+    -- bytes), so they may change only while the workbasket is EDITING. The
+    -- guard locks the workbaskets it checks FOR SHARE, so a concurrent status
+    -- change waits for the writing transaction instead of slipping past it.
+    -- Statement-level triggers with transition tables: one check per bulk
+    -- insert of 1,000 rows, not one per row. SQLSTATE HT001 (src/taric/errors.ts).
+    CREATE FUNCTION taric_assert_workbaskets_editing(ids integer[]) RETURNS void
+    LANGUAGE plpgsql AS $$
+    DECLARE
+      frozen record;
+    BEGIN
+      PERFORM 1 FROM workbaskets WHERE id = ANY (ids) ORDER BY id FOR SHARE;
+      SELECT id, status INTO frozen FROM workbaskets
+       WHERE id = ANY (ids) AND status <> 'EDITING' ORDER BY id LIMIT 1;
+      IF FOUND THEN
+        RAISE EXCEPTION 'workbasket % is %: its transactions and records can no longer change', frozen.id, frozen.status
+          USING ERRCODE = 'HT001';
+      END IF;
+    END;
+    $$;
+
+    CREATE FUNCTION taric_guard_transactions() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'INSERT' THEN
+        PERFORM taric_assert_workbaskets_editing(ARRAY(SELECT DISTINCT workbasket_id FROM new_rows));
+      ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM taric_assert_workbaskets_editing(ARRAY(
+          SELECT workbasket_id FROM new_rows UNION SELECT workbasket_id FROM old_rows));
+      ELSE
+        PERFORM taric_assert_workbaskets_editing(ARRAY(SELECT DISTINCT workbasket_id FROM old_rows));
+      END IF;
+      RETURN NULL;
+    END;
+    $$;
+
+    CREATE TRIGGER transactions_guard_insert AFTER INSERT ON transactions
+      REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION taric_guard_transactions();
+    CREATE TRIGGER transactions_guard_update AFTER UPDATE ON transactions
+      REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION taric_guard_transactions();
+    CREATE TRIGGER transactions_guard_delete AFTER DELETE ON transactions
+      REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION taric_guard_transactions();
+
+    CREATE FUNCTION taric_guard_records() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'INSERT' THEN
+        PERFORM taric_assert_workbaskets_editing(ARRAY(
+          SELECT DISTINCT t.workbasket_id FROM new_rows r JOIN transactions t ON t.id = r.transaction_id));
+      ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM taric_assert_workbaskets_editing(ARRAY(
+          SELECT t.workbasket_id FROM new_rows r JOIN transactions t ON t.id = r.transaction_id
+          UNION
+          SELECT t.workbasket_id FROM old_rows r JOIN transactions t ON t.id = r.transaction_id));
+      ELSE
+        PERFORM taric_assert_workbaskets_editing(ARRAY(
+          SELECT DISTINCT t.workbasket_id FROM old_rows r JOIN transactions t ON t.id = r.transaction_id));
+      END IF;
+      RETURN NULL;
+    END;
+    $$;
+
+    CREATE TRIGGER records_guard_insert AFTER INSERT ON records
+      REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION taric_guard_records();
+    CREATE TRIGGER records_guard_update AFTER UPDATE ON records
+      REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION taric_guard_records();
+    CREATE TRIGGER records_guard_delete AFTER DELETE ON records
+      REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION taric_guard_records();
+
+    -- A workbasket leaves EDITING for good once any of its transactions is in
+    -- an envelope, and only an EDITING workbasket may be deleted (a cascade
+    -- would otherwise remove records the guard above cannot see any more).
+    CREATE FUNCTION taric_guard_workbaskets() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'DELETE' THEN
+        IF OLD.status <> 'EDITING' THEN
+          RAISE EXCEPTION 'workbasket % is %: only an EDITING workbasket can be deleted', OLD.id, OLD.status
+            USING ERRCODE = 'HT001';
+        END IF;
+        RETURN OLD;
+      END IF;
+      IF NEW.status = 'EDITING' AND OLD.status <> 'EDITING'
+         AND EXISTS (SELECT 1 FROM envelope_transactions WHERE workbasket_id = OLD.id) THEN
+        RAISE EXCEPTION 'workbasket % has exported transactions: it cannot go back to EDITING', OLD.id
+          USING ERRCODE = 'HT001';
+      END IF;
+      RETURN NEW;
+    END;
+    $$;
+
+    CREATE TRIGGER workbaskets_guard BEFORE UPDATE OF status OR DELETE ON workbaskets
+      FOR EACH ROW EXECUTE FUNCTION taric_guard_workbaskets();
 
     CREATE TABLE uploads (
       id                serial PRIMARY KEY,
@@ -79,4 +175,5 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await knex.raw('DROP TABLE uploads, envelope_transactions, envelopes, records, transactions, workbaskets');
+  await knex.raw('DROP FUNCTION taric_guard_workbaskets(), taric_guard_records(), taric_guard_transactions(), taric_assert_workbaskets_editing(integer[])');
 }

@@ -52,6 +52,10 @@ const schema = z.object({
   // Local S3-compatible servers do not speak the SDK's default flexible
   // checksums (stored chunk framing was seen); only set for such servers.
   S3_CHECKSUM_WHEN_REQUIRED: bool(false),
+  // Deadline for one S3 call, the whole body included (default 120 s: a
+  // 40 MB envelope needs at least 0.35 MB/s). A connection that sends nothing
+  // for min(30 s, this) is given up earlier.
+  S3_TIMEOUT_MS: int(120_000, 100),
 
   // HMRC Secure Data Exchange (SDES) notification API.
   HMRC_BASE_URL: url.optional(),

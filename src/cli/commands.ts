@@ -1,7 +1,16 @@
 import type { Command } from 'commander';
+import { registerSandboxCommands } from '../sandbox/commands.js';
+import { registerWorkerCommand } from '../jobs/commands.js';
+import { registerTaricCommands } from '../taric/commands.js';
+import { jobDefinitions } from './job-definitions.js';
+import { registerHttpCommands } from '../http/commands.js';
 
 // Each capability adds its own commands; this list is the only place that
 // knows them all.
 export function registerCommands(program: Command): void {
   void program;
+  registerSandboxCommands(program);
+  registerWorkerCommand(program, jobDefinitions);
+  registerHttpCommands(program, jobDefinitions);
+  registerTaricCommands(program);
 }

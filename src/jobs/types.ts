@@ -2,6 +2,9 @@ import type { Knex } from 'knex';
 import type { Logger } from '../log.js';
 import type { ErrorClass } from './errors.js';
 
+/** error_class as stored: a handler's ErrorClass, or 'stalled' when the sweeper gave up on a job whose runs kept dying. */
+export type StoredErrorClass = ErrorClass | 'stalled';
+
 // The contract between the durable-job mechanism and the capabilities that
 // use it. src/jobs knows no capability: each capability adds its kinds to
 // JobPayloads by declaration merging, next to its handlers:
@@ -26,13 +29,14 @@ export interface JobRow {
   payload: unknown;
   dedupe_key: string | null;
   attempts: number;
-  max_attempts: number;
+  /** null: the kind's JobDefinition.maxAttempts applies. */
+  max_attempts: number | null;
   scheduled_at: Date;
   started_at: Date | null;
   heartbeat_at: Date | null;
   finished_at: Date | null;
   last_error: string | null;
-  error_class: ErrorClass | null;
+  error_class: StoredErrorClass | null;
   stall_count: number;
   claim_token: string | null;
   created_at: Date;
@@ -51,6 +55,35 @@ export interface JobContext {
 export interface JobSnooze {
   snoozeMs: number;
 }
+
+export function isJobSnooze(value: unknown): value is JobSnooze {
+  return typeof value === 'object' && value !== null && typeof (value as JobSnooze).snoozeMs === 'number';
+}
+
+/** How one run of a job ended (job_attempts.outcome). */
+export type AttemptOutcome = 'completed' | 'failed' | 'failed_permanent' | 'snoozed' | 'stalled' | 'interrupted';
+
+export interface JobAttemptRow {
+  id: number;
+  job_id: number;
+  attempt: number;
+  started_at: Date;
+  finished_at: Date;
+  outcome: AttemptOutcome;
+  error_class: StoredErrorClass | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+/**
+ * Called once for each row this process moves into failed_permanent, inside
+ * the transaction that moved it (and a savepoint of its own): write the
+ * follow-up (e.g. enqueueJob(ctx.db, 'send-mail', ..., { dedupeKey })) with
+ * ctx.db and it commits exactly when the transition does. A hook that throws
+ * is rolled back to its savepoint and logged; the transition stands.
+ * Never use the root knex here (PGlite has one connection: it would deadlock).
+ */
+export type PermanentFailureHook = (job: JobRow, ctx: { db: Knex.Transaction }) => Promise<void>;
 
 export interface JobDefinition<K extends JobKind = JobKind> {
   kind: K;

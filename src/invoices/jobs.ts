@@ -1,0 +1,76 @@
+import { defineJob } from '../jobs/types.js';
+import { TransientError } from '../jobs/errors.js';
+import { crashPoint } from '../lib/crash-point.js';
+import { InvoiceInputError } from './errors.js';
+import { generateInvoice } from './generate.js';
+import { claimInvoiceRequest, completeInvoiceRequest, failInvoiceRequest, getInvoiceRequest } from './request-store.js';
+import { INVOICE_REQUEST_JOB } from './requests.js';
+import { describeFirstIssue, generateInvoiceRequest } from './schemas.js';
+
+declare module '../jobs/types.js' {
+  interface JobPayloads {
+    'invoice-request': { requestId: string };
+  }
+}
+
+// One job per invoice request. The request row keeps the domain status the
+// API shows; the job row (src/jobs) keeps attempts, backoff and stalls.
+//
+// Crash recovery, by named crash point:
+//   invoice-request:after-insert          (request + job committed, nobody ran it)
+//       -> the job row is pending; a worker started later claims it.
+//   invoice:before-commit                 (inside generateInvoice's transaction)
+//       -> Postgres rolls the transaction back (number and all); the sweeper
+//          resets the stalled job, which gives its attempt back.
+//   invoice-request:after-invoice-commit  (invoice committed, request still PROCESSING)
+//       -> the retry's insert hits ux_invoices_request (ON CONFLICT), gets the
+//          existing invoice back without taking a number, links it, COMPLETED.
+//   invoice-request:after-completed       (request COMPLETED, job not yet completed)
+//       -> the retry finds nothing to claim and returns.
+//
+// Client mistakes (unknown party, wrong role, a payload that no longer
+// validates) are outcomes, not job failures: the request becomes FAILED with
+// the message and the job completes, so nobody is paged for them.
+
+export const INVOICE_REQUEST_MAX_ATTEMPTS = 10;
+
+export const invoiceRequestJob = defineJob(INVOICE_REQUEST_JOB, {
+  // generateInvoice is a handful of statements; 30 s means the database is
+  // in trouble, and 3x that (the stuck threshold) is a dead worker.
+  timeoutMs: 30_000,
+  maxAttempts: INVOICE_REQUEST_MAX_ATTEMPTS,
+  // Transient failures are database hiccups: retry soon, never wait long.
+  backoff: { baseMs: 1_000, capMs: 60_000 },
+  async run({ requestId }, { db, log, job }) {
+    const request = await claimInvoiceRequest(db, requestId);
+    if (!request) {
+      const current = await getInvoiceRequest(db, requestId);
+      log.info({ requestId, status: current?.status ?? 'missing' }, 'invoice request has nothing left to do');
+      return;
+    }
+    const parsed = generateInvoiceRequest.safeParse(request.payload);
+    if (!parsed.success) {
+      await failInvoiceRequest(db, requestId, describeFirstIssue(parsed.error).message);
+      return;
+    }
+    let generated;
+    try {
+      generated = await generateInvoice(db, parsed.data, { requestId });
+    } catch (err) {
+      if (err instanceof InvoiceInputError) {
+        await failInvoiceRequest(db, requestId, err.message);
+        log.info({ requestId, code: err.code }, 'invoice request failed: %s', err.message);
+        return;
+      }
+      // The last attempt settles the request too, so no request outlives its job.
+      if (job.attempts >= (job.max_attempts ?? INVOICE_REQUEST_MAX_ATTEMPTS)) {
+        await failInvoiceRequest(db, requestId, `gave up after ${job.attempts} attempts: ${(err as Error).message}`);
+      }
+      throw new TransientError('generating the invoice failed', { cause: err });
+    }
+    crashPoint('invoice-request:after-invoice-commit');
+    const completed = await completeInvoiceRequest(db, requestId, generated.id);
+    if (!completed) log.warn({ requestId, invoiceId: generated.id }, 'invoice request was no longer processing when its invoice was ready');
+    crashPoint('invoice-request:after-completed');
+  },
+});

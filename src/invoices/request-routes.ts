@@ -1,0 +1,100 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { HttpError } from '../http/errors.js';
+import type { RouteDeps } from '../http/server.js';
+import { InvoiceInputError } from './errors.js';
+import { loadInvoiceResponse, toRequestStatus } from './present.js';
+import { getInvoiceRequestView } from './request-store.js';
+import { IdempotencyKeyReused, submitInvoiceRequest } from './requests.js';
+import { toInputHttpError } from './routes.js';
+import { generateInvoiceRequest, invoiceRequestQueued, invoiceRequestStatus, invoiceResponse } from './schemas.js';
+
+// POST /api/v1/invoice-requests queues; GET reads the status and, once
+// COMPLETED, the invoice. Idempotency-Key: the first call answers 201, a
+// repeat with the same body answers 200 with the same response body (same
+// requestId) and Idempotent-Replayed: true; a repeat with another body 422.
+
+const errorBody = z.object({ statusCode: z.int(), code: z.string(), message: z.string() }).loose();
+const requestIdParams = z.object({ id: z.uuid({ message: 'must be a request id (UUID)' }) });
+
+export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<void> {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+
+  app.post(
+    '/api/v1/invoice-requests',
+    {
+      schema: {
+        tags: ['invoice requests'],
+        summary: 'Queue an invoice for generation',
+        headers: z.object({
+          'idempotency-key': z
+            .string()
+            .regex(/^[\x21-\x7e]{1,200}$/, { message: 'must be 1 to 200 visible ASCII characters' })
+            .optional(),
+        }),
+        body: generateInvoiceRequest,
+        response: { 200: invoiceRequestQueued, 201: invoiceRequestQueued, 400: errorBody, 422: errorBody },
+      },
+    },
+    async (req, reply) => {
+      let submitted;
+      try {
+        submitted = await submitInvoiceRequest(db, {
+          caller: `apikey:${req.apiKey!.id}`,
+          idempotencyKey: req.headers['idempotency-key'],
+          body: req.body,
+        });
+      } catch (err) {
+        if (err instanceof InvoiceInputError) throw toInputHttpError(err);
+        if (err instanceof IdempotencyKeyReused) {
+          throw new HttpError('IDEMPOTENCY_KEY_REUSED', err.message, { field: 'idempotency-key', requestId: err.requestId });
+        }
+        throw err;
+      }
+      // A replay answers exactly what the first call answered (it reports
+      // what the POST did: queue the request); GET shows where it is now.
+      reply.code(submitted.created ? 201 : 200);
+      if (!submitted.created) reply.header('idempotent-replayed', 'true');
+      return { requestId: submitted.request.id, status: 'PENDING' as const, message: 'invoice generation request queued' };
+    },
+  );
+
+  app.get(
+    '/api/v1/invoice-requests/:id',
+    {
+      schema: {
+        tags: ['invoice requests'],
+        summary: 'Status of an invoice request',
+        params: requestIdParams,
+        response: { 200: invoiceRequestStatus, 404: errorBody },
+      },
+    },
+    async (req) => {
+      const view = await getInvoiceRequestView(db, req.params.id);
+      if (!view) throw new HttpError('NOT_FOUND', `invoice request ${req.params.id} not found`, { field: 'id' });
+      return toRequestStatus(view);
+    },
+  );
+
+  app.get(
+    '/api/v1/invoice-requests/:id/invoice',
+    {
+      schema: {
+        tags: ['invoice requests'],
+        summary: "The request's invoice, once COMPLETED (409 with its status before)",
+        params: requestIdParams,
+        response: { 200: invoiceResponse, 404: errorBody, 409: errorBody },
+      },
+    },
+    async (req) => {
+      const view = await getInvoiceRequestView(db, req.params.id);
+      if (!view) throw new HttpError('NOT_FOUND', `invoice request ${req.params.id} not found`, { field: 'id' });
+      if (view.status !== 'completed' || view.invoice_id === null) {
+        const status = view.status.toUpperCase();
+        throw new HttpError('INVOICE_NOT_READY', `invoice request ${view.id} is ${status}`, { status, errorMessage: view.error_message });
+      }
+      return (await loadInvoiceResponse(db, view.invoice_id))!;
+    },
+  );
+}

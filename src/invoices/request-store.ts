@@ -1,0 +1,123 @@
+import type { Knex } from 'knex';
+
+// Every SQL statement on invoice_requests. Status moves are compare-and-set:
+// each UPDATE names the status it expects and returns the row, or null when
+// the row was not in that state (someone else moved it first).
+//
+//   pending ──claim──> processing ──complete──> completed
+//      │                   │  ▲
+//      └──────fail─────────┴──┴─claim again (a retry after a crash) ──> failed
+
+type Db = Knex | Knex.Transaction;
+
+export type RequestStatus = 'pending' | 'processing' | 'completed' | 'failed';
+
+export interface InvoiceRequestRow {
+  id: string;
+  caller: string;
+  idempotency_key: string | null;
+  body_hash: string;
+  payload: unknown;
+  supplier_party_id: number;
+  client_party_id: number;
+  status: RequestStatus;
+  invoice_id: number | null;
+  error_message: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+export interface NewInvoiceRequest {
+  caller: string;
+  idempotency_key: string | null;
+  body_hash: string;
+  payload: unknown;
+  supplier_party_id: number;
+  client_party_id: number;
+}
+
+const COLUMNS = [
+  'id', 'caller', 'idempotency_key', 'body_hash', 'payload', 'supplier_party_id', 'client_party_id',
+  'status', 'invoice_id', 'error_message', 'created_at', 'started_at', 'completed_at',
+];
+
+/**
+ * Inserts a request; null when (caller, idempotency_key) already exists. ON
+ * CONFLICT (not check-then-insert) so two concurrent calls with one key
+ * cannot both insert: the second waits for the first and then does nothing.
+ */
+export async function insertInvoiceRequest(trx: Knex.Transaction, req: NewInvoiceRequest): Promise<InvoiceRequestRow | null> {
+  const rows = await trx('invoice_requests')
+    .insert({ ...req, payload: JSON.stringify(req.payload) })
+    .onConflict(['caller', 'idempotency_key'])
+    .ignore()
+    .returning(COLUMNS);
+  return (rows[0] as InvoiceRequestRow | undefined) ?? null;
+}
+
+export async function findInvoiceRequestByKey(db: Db, caller: string, idempotencyKey: string): Promise<InvoiceRequestRow | null> {
+  const row = await db('invoice_requests').select(COLUMNS).where({ caller, idempotency_key: idempotencyKey }).first();
+  return (row as InvoiceRequestRow | undefined) ?? null;
+}
+
+export async function getInvoiceRequest(db: Db, id: string): Promise<InvoiceRequestRow | null> {
+  const row = await db('invoice_requests').select(COLUMNS).where({ id }).first();
+  return (row as InvoiceRequestRow | undefined) ?? null;
+}
+
+export interface InvoiceRequestView extends InvoiceRequestRow {
+  invoice_number: string | null;
+}
+
+export async function getInvoiceRequestView(db: Db, id: string): Promise<InvoiceRequestView | null> {
+  const { rows } = await db.raw(
+    `SELECT r.*, i.invoice_number
+       FROM invoice_requests r LEFT JOIN invoices i ON i.id = r.invoice_id
+      WHERE r.id = ?`,
+    [id],
+  );
+  return (rows[0] as InvoiceRequestView | undefined) ?? null;
+}
+
+/**
+ * pending -> processing. A request already in processing is taken again: the
+ * job mechanism lets one worker at a time hold the job, so a processing row
+ * here is one whose previous worker died mid-run.
+ */
+export async function claimInvoiceRequest(db: Db, id: string): Promise<InvoiceRequestRow | null> {
+  const { rows } = await db.raw(
+    `UPDATE invoice_requests SET status = 'processing', started_at = coalesce(started_at, now())
+      WHERE id = ? AND status IN ('pending', 'processing')
+      RETURNING *`,
+    [id],
+  );
+  return (rows[0] as InvoiceRequestRow | undefined) ?? null;
+}
+
+export async function completeInvoiceRequest(db: Db, id: string, invoiceId: number): Promise<InvoiceRequestRow | null> {
+  const { rows } = await db.raw(
+    `UPDATE invoice_requests SET status = 'completed', invoice_id = ?, completed_at = now()
+      WHERE id = ? AND status = 'processing'
+      RETURNING *`,
+    [invoiceId, id],
+  );
+  return (rows[0] as InvoiceRequestRow | undefined) ?? null;
+}
+
+export async function failInvoiceRequest(db: Db, id: string, message: string): Promise<InvoiceRequestRow | null> {
+  const { rows } = await db.raw(
+    `UPDATE invoice_requests SET status = 'failed', error_message = ?, completed_at = now()
+      WHERE id = ? AND status IN ('pending', 'processing')
+      RETURNING *`,
+    [message, id],
+  );
+  return (rows[0] as InvoiceRequestRow | undefined) ?? null;
+}
+
+export async function countInvoiceRequestsByStatus(db: Db): Promise<Record<RequestStatus, number>> {
+  const { rows } = await db.raw(`SELECT status, count(*)::int AS n FROM invoice_requests GROUP BY status`);
+  const out: Record<RequestStatus, number> = { pending: 0, processing: 0, completed: 0, failed: 0 };
+  for (const r of rows as { status: RequestStatus; n: number }[]) out[r.status] = Number(r.n);
+  return out;
+}

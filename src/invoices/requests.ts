@@ -1,0 +1,103 @@
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import { PG_FOREIGN_KEY_VIOLATION, pgCode } from '../db/errors.js';
+import { enqueueJob } from '../jobs/enqueue.js';
+import { crashPoint } from '../lib/crash-point.js';
+import { InvoiceInputError } from './errors.js';
+import { findInvoiceRequestByKey, insertInvoiceRequest, type InvoiceRequestRow } from './request-store.js';
+import type { GenerateInvoiceRequest } from './schemas.js';
+
+// The async invoice queue's front door: the request row and its job row are
+// written in one transaction (an outbox), so a request is never stored
+// without the work that will process it, nor the work without the request.
+
+export const INVOICE_REQUEST_JOB = 'invoice-request';
+
+export class IdempotencyKeyReused extends Error {
+  constructor(
+    readonly idempotencyKey: string,
+    readonly requestId: string,
+  ) {
+    super(`Idempotency-Key "${idempotencyKey}" was already used for request ${requestId} with a different body`);
+    this.name = 'IdempotencyKeyReused';
+  }
+}
+
+export interface SubmitInput {
+  /** Who asks ("apikey:12"): idempotency keys are unique per caller. */
+  caller: string;
+  idempotencyKey?: string | undefined;
+  body: GenerateInvoiceRequest;
+}
+
+export interface Submitted {
+  request: InvoiceRequestRow;
+  /** false: the Idempotency-Key was seen before with the same body; this is that request. */
+  created: boolean;
+}
+
+/**
+ * Stores a request and its job. With an Idempotency-Key, a repeat (same
+ * caller, same key, same body) returns the first request and enqueues
+ * nothing; a repeat with another body throws IdempotencyKeyReused.
+ * Unknown supplier or client ids are refused by the foreign keys (no
+ * extra lookup on the hot path).
+ */
+export async function submitInvoiceRequest(db: Knex, input: SubmitInput): Promise<Submitted> {
+  const bodyHash = hashBody(input.body);
+  let request: InvoiceRequestRow | null;
+  try {
+    request = await db.transaction(async (trx) => {
+      const row = await insertInvoiceRequest(trx, {
+        caller: input.caller,
+        idempotency_key: input.idempotencyKey ?? null,
+        body_hash: bodyHash,
+        payload: input.body,
+        supplier_party_id: input.body.supplierId,
+        client_party_id: input.body.clientId,
+      });
+      if (row) {
+        await enqueueJob(trx, INVOICE_REQUEST_JOB, { requestId: row.id }, { subjectType: 'invoice_request', subjectId: row.id });
+      }
+      return row;
+    });
+  } catch (err) {
+    throw unknownPartyError(err, input.body) ?? err;
+  }
+  if (request) {
+    crashPoint('invoice-request:after-insert');
+    return { request, created: true };
+  }
+  const existing = await findInvoiceRequestByKey(db, input.caller, input.idempotencyKey!);
+  if (!existing) throw new Error(`invoice request with Idempotency-Key ${input.idempotencyKey} conflicted but cannot be read`);
+  if (existing.body_hash !== bodyHash) throw new IdempotencyKeyReused(input.idempotencyKey!, existing.id);
+  return { request: existing, created: false };
+}
+
+function unknownPartyError(err: unknown, body: GenerateInvoiceRequest): InvoiceInputError | null {
+  if (pgCode(err) !== PG_FOREIGN_KEY_VIOLATION) return null;
+  const constraint = (err as { constraint?: string }).constraint;
+  if (constraint === 'fk_invoice_requests_supplier') {
+    return new InvoiceInputError('UNKNOWN_SUPPLIER', 'supplierId', `supplierId ${body.supplierId}: no such party`, { cause: err });
+  }
+  if (constraint === 'fk_invoice_requests_client') {
+    return new InvoiceInputError('UNKNOWN_CLIENT', 'clientId', `clientId ${body.clientId}: no such party`, { cause: err });
+  }
+  return null;
+}
+
+/** SHA-256 of the body as canonical JSON (keys sorted), so member order does not matter. */
+export function hashBody(body: unknown): string {
+  return crypto.createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -1,0 +1,187 @@
+import type { Knex } from 'knex';
+
+// Every SQL statement on parties, invoices and invoice_items. Numeric and
+// date columns are read as text: pg and PGlite parse them differently (and a
+// JS Date shifts a DATE by the server's time zone), text is exact in both.
+// invoice_requests live in request-store.ts.
+
+type Db = Knex | Knex.Transaction;
+
+export type PartyRole = 'supplier' | 'client';
+
+export interface PartyRow {
+  id: number;
+  role: PartyRole;
+  name: string;
+  tax_id: string | null;
+  vat_id: string | null;
+  address: string;
+  email: string | null;
+  currency: string;
+  default_tax_rate: string;
+  invoice_prefix: string;
+  invoice_digits: number;
+  invoice_start_number: number;
+  last_invoice_number: number;
+  created_at: Date;
+}
+
+export type NewParty = Partial<Omit<PartyRow, 'id' | 'created_at' | 'last_invoice_number'>> & Pick<PartyRow, 'role' | 'name'>;
+
+// bigint columns arrive as strings unless src/db's type parser is loaded;
+// numbering must never depend on that ("1" + 1 is "11").
+function toParty(row: Record<string, unknown> | undefined): PartyRow | null {
+  if (!row) return null;
+  return { ...row, invoice_start_number: Number(row.invoice_start_number), last_invoice_number: Number(row.last_invoice_number) } as PartyRow;
+}
+
+const PARTY_COLUMNS = `id, role, name, tax_id, vat_id, address, email, currency, default_tax_rate::text AS default_tax_rate,
+  invoice_prefix, invoice_digits, invoice_start_number, last_invoice_number, created_at`;
+
+export async function insertParty(db: Db, party: NewParty): Promise<PartyRow> {
+  const [inserted] = (await db('parties').insert(party).returning('id')) as { id: number }[];
+  return (await getParty(db, inserted!.id))!;
+}
+
+export async function getParty(db: Db, id: number): Promise<PartyRow | null> {
+  const { rows } = await db.raw(`SELECT ${PARTY_COLUMNS} FROM parties WHERE id = ?`, [id]);
+  return toParty(rows[0]);
+}
+
+export async function listParties(db: Db, opts: { role?: PartyRole; afterId?: number; limit: number }): Promise<PartyRow[]> {
+  const { rows } = await db.raw(
+    `SELECT ${PARTY_COLUMNS} FROM parties
+      WHERE (?::text IS NULL OR role = ?) AND id > ?
+      ORDER BY id LIMIT ?`,
+    [opts.role ?? null, opts.role ?? null, opts.afterId ?? 0, opts.limit],
+  );
+  return (rows as Record<string, unknown>[]).map((r) => toParty(r)!);
+}
+
+/**
+ * THE numbering lock: the supplier row, locked until the caller's
+ * transaction ends. Every invoice number is taken while holding it.
+ */
+export async function lockSupplier(trx: Knex.Transaction, id: number): Promise<PartyRow | null> {
+  const { rows } = await trx.raw(`SELECT ${PARTY_COLUMNS} FROM parties WHERE id = ? FOR UPDATE`, [id]);
+  return toParty(rows[0]);
+}
+
+export async function setLastInvoiceNumber(trx: Knex.Transaction, supplierId: number, number: number): Promise<void> {
+  await trx.raw(`UPDATE parties SET last_invoice_number = ? WHERE id = ?`, [number, supplierId]);
+}
+
+export interface NewInvoice {
+  supplier_party_id: number;
+  client_party_id: number;
+  invoice_number: string;
+  invoice_number_int: number;
+  issue_date: string;
+  due_date: string;
+  currency: string;
+  supplier_name: string;
+  supplier_tax_id: string | null;
+  supplier_vat_id: string | null;
+  supplier_address: string;
+  supplier_email: string | null;
+  client_name: string;
+  client_tax_id: string | null;
+  client_vat_id: string | null;
+  client_address: string;
+  client_email: string | null;
+  notes: string | null;
+  subtotal: string;
+  tax_total: string;
+  total: string;
+  request_id: string | null;
+}
+
+export interface NewInvoiceItem {
+  line_number: number;
+  description: string;
+  quantity: string;
+  unit_price: string;
+  discount: string;
+  tax_rate: string;
+  subtotal: string;
+  tax: string;
+  total: string;
+}
+
+/**
+ * Inserts an invoice; null when an invoice for the same request_id already
+ * exists (ON CONFLICT, so the transaction stays usable). Any other unique
+ * violation (a number taken twice) is a bug and is thrown.
+ */
+export async function insertInvoice(trx: Knex.Transaction, invoice: NewInvoice): Promise<number | null> {
+  const rows = await trx('invoices').insert(invoice).onConflict('request_id').ignore().returning('id');
+  return (rows[0] as { id: number } | undefined)?.id ?? null;
+}
+
+export async function insertInvoiceItems(trx: Knex.Transaction, invoiceId: number, items: NewInvoiceItem[]): Promise<void> {
+  await trx('invoice_items').insert(items.map((item) => ({ ...item, invoice_id: invoiceId })));
+}
+
+export interface InvoiceRow extends Omit<NewInvoice, 'request_id'> {
+  id: number;
+  status: string;
+  request_id: string | null;
+  created_at: Date;
+}
+
+export interface InvoiceItemRow extends NewInvoiceItem {
+  invoice_id: number;
+}
+
+const INVOICE_COLUMNS = `id, supplier_party_id, client_party_id, invoice_number, invoice_number_int,
+  issue_date::text AS issue_date, due_date::text AS due_date, currency, status,
+  supplier_name, supplier_tax_id, supplier_vat_id, supplier_address, supplier_email,
+  client_name, client_tax_id, client_vat_id, client_address, client_email, notes,
+  subtotal::text AS subtotal, tax_total::text AS tax_total, total::text AS total, request_id, created_at`;
+
+export async function getInvoice(db: Db, id: number): Promise<InvoiceRow | null> {
+  const { rows } = await db.raw(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE id = ?`, [id]);
+  return (rows[0] as InvoiceRow | undefined) ?? null;
+}
+
+export async function getInvoiceByRequest(db: Db, requestId: string): Promise<InvoiceRow | null> {
+  const { rows } = await db.raw(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE request_id = ?`, [requestId]);
+  return (rows[0] as InvoiceRow | undefined) ?? null;
+}
+
+/** Invoices with this number: one per supplier at most (ux_invoices_supplier_number). */
+export async function findInvoicesByNumber(db: Db, invoiceNumber: string, supplierId?: number): Promise<InvoiceRow[]> {
+  const { rows } = await db.raw(
+    `SELECT ${INVOICE_COLUMNS} FROM invoices
+      WHERE invoice_number = ? AND (?::int IS NULL OR supplier_party_id = ?)
+      ORDER BY supplier_party_id LIMIT 20`,
+    [invoiceNumber, supplierId ?? null, supplierId ?? null],
+  );
+  return rows as InvoiceRow[];
+}
+
+export async function listInvoiceItems(db: Db, invoiceId: number): Promise<InvoiceItemRow[]> {
+  const { rows } = await db.raw(
+    `SELECT invoice_id, line_number, description, quantity::text AS quantity, unit_price::text AS unit_price,
+            discount::text AS discount, tax_rate::text AS tax_rate,
+            subtotal::text AS subtotal, tax::text AS tax, total::text AS total
+       FROM invoice_items WHERE invoice_id = ? ORDER BY line_number`,
+    [invoiceId],
+  );
+  return rows as InvoiceItemRow[];
+}
+
+/** Per supplier: how many invoices, the lowest and highest number (for checks and benchmarks). */
+export async function summarizeInvoiceNumbers(
+  db: Db,
+  supplierId: number,
+): Promise<{ count: number; distinct: number; min: number | null; max: number | null }> {
+  const { rows } = await db.raw(
+    `SELECT count(*)::int AS count, count(DISTINCT invoice_number_int)::int AS distinct,
+            min(invoice_number_int) AS min, max(invoice_number_int) AS max
+       FROM invoices WHERE supplier_party_id = ?`,
+    [supplierId],
+  );
+  const r = rows[0] as { count: number; distinct: number; min: number | null; max: number | null };
+  return { count: Number(r.count), distinct: Number(r.distinct), min: r.min === null ? null : Number(r.min), max: r.max === null ? null : Number(r.max) };
+}

@@ -1,0 +1,98 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { CliError, printJson } from '../cli/context.js';
+import { loadConfig } from '../config.js';
+import { openDb } from '../db/index.js';
+import { migrateLatest } from '../db/migrate.js';
+import { createLogger } from '../log.js';
+import { createJobRunner, type RunnerStats } from './runner.js';
+import type { JobDefinition } from './types.js';
+
+// `herald worker`: runs every job kind it is given until told to stop.
+// Signals: the first SIGTERM/SIGINT stops claiming and lets running jobs
+// finish (up to --grace); a second one aborts them (their rows go back to
+// pending without using an attempt). kill -9 loses nothing either: the
+// sweeper of any worker resets the rows after 3x their kind's timeout.
+
+const MAX_CONCURRENCY = 500; // as JOBS_CONCURRENCY in src/config.ts
+
+function wholeNumber(flag: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^[0-9]+$/.test(value) || n < min || n > max) {
+      throw new InvalidArgumentError(`${flag}: must be a whole number from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+interface WorkerOptions {
+  concurrency?: number;
+  grace: number;
+  json?: boolean;
+}
+
+export function registerWorkerCommand(program: Command, definitions: readonly JobDefinition[]): void {
+  program
+    .command('worker')
+    .description(
+      'Run queued jobs of every registered kind until stopped. Uses Redis (REDIS_URL) to share work with other workers, ' +
+        'else runs them in this process. First SIGTERM/SIGINT: finish running jobs; second: abort them.',
+    )
+    .option('--concurrency <n>', `jobs run at once (default: JOBS_CONCURRENCY, 10)`, wholeNumber('--concurrency', 1, MAX_CONCURRENCY))
+    .option('--grace <ms>', 'after the first signal, how long running jobs may take before they are aborted', wholeNumber('--grace', 0, 3_600_000), 30_000)
+    .option('--json', 'print the final counts as JSON on stdout when stopped')
+    .action(async (opts: WorkerOptions) => {
+      const stats = await runWorker(definitions, opts);
+      if (opts.json) printJson({ stopped: true, ...stats });
+      else process.stdout.write(`worker stopped: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+    });
+}
+
+async function runWorker(definitions: readonly JobDefinition[], opts: WorkerOptions): Promise<RunnerStats> {
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL);
+  const concurrency = opts.concurrency ?? config.JOBS_CONCURRENCY;
+  if (definitions.length === 0) log.warn('no job kinds registered (src/cli/job-definitions.ts); the worker will fail every job it claims');
+  // Each running job holds a connection for its claim/record; the sweeper and heartbeats need a few more.
+  const handle = await openDb({ databaseUrl: config.DATABASE_URL, dataDir: config.HERALD_DATA_DIR, poolMax: concurrency + 4 });
+  try {
+    if (handle.embedded) await migrateLatest(handle.db);
+    const runner = createJobRunner({
+      db: handle.db,
+      definitions,
+      redis: config.REDIS_URL ? { url: config.REDIS_URL, prefix: config.REDIS_PREFIX } : undefined,
+      concurrency,
+      log,
+      sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS,
+    });
+    try {
+      await runner.start();
+    } catch (err) {
+      await runner.stop({ graceMs: 0 });
+      throw new CliError(`worker could not start: ${(err as Error).message}`);
+    }
+    await new Promise<void>((resolve) => {
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        signals++;
+        if (signals === 1) {
+          log.info({ signal, graceMs: opts.grace }, `${signal}: finishing running jobs (send it again to abort them)`);
+          runner.stop({ graceMs: opts.grace }).then(done, done);
+        } else {
+          log.warn({ signal }, `${signal} again: aborting running jobs`);
+          void runner.stop();
+        }
+      };
+      const done = () => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        resolve();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    return runner.stats();
+  } finally {
+    await handle.close();
+  }
+}

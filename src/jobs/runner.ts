@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Logger } from '../log.js';
+import type { Random } from './backoff.js';
+import { BeeQueueDoorbell } from './bee-doorbell.js';
+import { LocalDoorbell, type Doorbell } from './doorbell.js';
+import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
+import { JobListener, listenConnectionOf } from './listener.js';
+import { RingTimers } from './ring-timers.js';
+import { claimJob, findJobWait } from './store.js';
+import { createSweeper, type Sweeper } from './sweeper.js';
+import type { JobDefinition, PermanentFailureHook } from './types.js';
+
+// A worker: answers bells by claiming the row, runs it, records the outcome.
+// Bells come from three places: the LISTEN connection (rows committed
+// anywhere, including by triggers), this runner's own timers (retries and
+// snoozes coming due) and the sweeper (everything else). With Redis they are
+// shared between workers through bee-queue; without, they stay in-process.
+
+export interface JobRunnerOptions {
+  db: Knex;
+  definitions: readonly JobDefinition[];
+  /** Redis doorbell; absent = in-process bell (one worker, e.g. the embedded demo). */
+  redis?: { url: string; prefix: string } | undefined;
+  /** Jobs run at once (the knex pool needs this + 2 connections). */
+  concurrency: number;
+  log: Logger;
+  /** Sweeper period (Default: 15 s, JOBS_SWEEP_INTERVAL_MS). */
+  sweepIntervalMs: number;
+  /** Injected clock for every due check and timestamp (tests). (Default: the database's now().) */
+  now?: () => Date;
+  onPermanentFailure?: PermanentFailureHook;
+  /** Jitter source for backoff (tests). (Default: Math.random.) */
+  random?: Random;
+  /** LISTEN for new rows. (Default: whenever the database is a real Postgres.) */
+  listen?: boolean;
+  /** bee-queue stallInterval: how soon a dead worker's bell is freed. (Default: 5000 ms.) */
+  stallIntervalMs?: number;
+  /** After aborting a job's signal, how long to wait for its handler. (Default: 2000 ms.) */
+  abortGraceMs?: number;
+  /** Rows due within this get a local timer; later ones wait for the sweeper. (Default: 5 min.) */
+  ringHorizonMs?: number;
+}
+
+export type RunnerStats = Record<ExecuteOutcome | 'missed', number>;
+
+export interface JobRunner {
+  start(): Promise<void>;
+  /**
+   * First call: stop claiming, let running jobs finish for up to graceMs
+   * (Default: 30 s), then abort them (their rows go back to pending,
+   * attempt given back). A second call while stopping aborts at once.
+   */
+  stop(opts?: { graceMs?: number }): Promise<void>;
+  /** Ring these rows (e.g. after an admin retry); returns how many bells were new. */
+  ring(ids: readonly number[]): Promise<number>;
+  readonly sweeper: Sweeper;
+  /** Jobs running now. */
+  running(): number;
+  stats(): RunnerStats;
+}
+
+const openRunners = new Set<JobRunner>();
+/** Runners started and not yet stopped (tests assert none leaked). */
+export function openJobRunnerCount(): number {
+  return openRunners.size;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function createJobRunner(opts: JobRunnerOptions): JobRunner {
+  if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError('concurrency must be a whole number >= 1');
+  const log = opts.log.child({ component: 'jobs' });
+  const definitions = new Map(opts.definitions.map((d) => [d.kind as string, d]));
+  const connection = listenConnectionOf(opts.db);
+  const listen = (opts.listen ?? true) && connection !== null;
+  // PGlite has one connection: jobs there run one at a time.
+  const concurrency = connection === null && !opts.redis ? 1 : opts.concurrency;
+  const abortGraceMs = opts.abortGraceMs ?? 2000;
+  const stopController = new AbortController();
+  const deps: ExecuteDeps = {
+    db: opts.db, definitions, log, now: opts.now, random: opts.random, onPermanentFailure: opts.onPermanentFailure, heartbeat: true, abortGraceMs,
+  };
+  const doorbell: Doorbell = opts.redis
+    ? new BeeQueueDoorbell({ ...opts.redis, worker: true, stallIntervalMs: opts.stallIntervalMs ?? 5000, log })
+    : new LocalDoorbell();
+  const held = new Set<number>();
+  const ringAfterRelease = new Set<number>();
+  const inflight = new Set<Promise<void>>();
+  const stats: RunnerStats = { completed: 0, failed: 0, failed_permanent: 0, snoozed: 0, stalled: 0, interrupted: 0, lost: 0, missed: 0 };
+  let stopping: Promise<void> | undefined;
+  let abortNow: (() => void) | undefined;
+
+  // A ring of an id whose bell this process still holds would be a no-op
+  // (bee-queue keeps the id until its finishing MULTI), so it waits for the release.
+  async function ring(ids: readonly number[]): Promise<number> {
+    const now: number[] = [];
+    for (const id of ids) (held.has(id) ? ringAfterRelease.add(id) : now.push(id));
+    return now.length ? doorbell.ring(now) : 0;
+  }
+  const ringLogged = (ids: number[]) => void ring(ids).catch((err: unknown) => log.warn({ err }, 'ring failed; the sweeper will re-ring'));
+
+  const timers = new RingTimers((id) => ringLogged([id]), opts.ringHorizonMs ?? 5 * 60 * 1000);
+  const soon = new Set<number>();
+  function ringSoon(id: number): void {
+    if (soon.size === 0) setImmediate(() => {
+      const ids = [...soon];
+      soon.clear();
+      ringLogged(ids);
+    });
+    soon.add(id);
+  }
+
+  const sweeper = createSweeper({
+    db: opts.db, definitions: opts.definitions, log, intervalMs: opts.sweepIntervalMs, now: opts.now, onPermanentFailure: opts.onPermanentFailure,
+    ring: (ids) => ring(ids),
+  });
+  const listener = listen
+    ? new JobListener({
+        connection: connection!,
+        log,
+        onNotice: (id, delayMs) => (delayMs <= 0 ? ringSoon(id) : timers.schedule(id, delayMs)),
+        onReconnect: () => sweeper.trigger(),
+      })
+    : undefined;
+
+  async function answer(id: number): Promise<void> {
+    held.add(id);
+    if (stopping) return;
+    const work = (async () => {
+      const token = randomUUID();
+      const job = await claimJob(opts.db, id, token, opts.now?.());
+      if (!job) {
+        stats.missed++;
+        // Rung early (clock skew, a duplicate bell): come back when it is due.
+        const wait = await findJobWait(opts.db, id, opts.now?.());
+        if (wait && (wait.status === 'pending' || wait.status === 'failed')) timers.schedule(id, wait.waitMs);
+        return;
+      }
+      const result = await executeJob(deps, job, stopController.signal);
+      stats[result.outcome]++;
+      if (result.retryInMs !== undefined && !stopping) timers.schedule(id, result.retryInMs);
+    })().catch((err: unknown) => log.error({ err, jobId: id }, 'answering a bell failed; the sweeper will ring it again'));
+    inflight.add(work);
+    await work;
+    inflight.delete(work);
+  }
+
+  function released(id: number): void {
+    held.delete(id);
+    if (ringAfterRelease.delete(id) && !stopping) ringLogged([id]);
+  }
+
+  async function waitInflight(ms: number): Promise<boolean> {
+    const deadline = sleep(ms).then(() => false);
+    const forced = new Promise<boolean>((resolve) => (abortNow = () => resolve(false)));
+    return Promise.race([Promise.all([...inflight]).then(() => true), deadline, forced]);
+  }
+
+  async function shutdown(graceMs: number): Promise<void> {
+    log.info({ running: inflight.size, graceMs }, `stopping: no new claims; waiting up to ${graceMs} ms for ${inflight.size} running jobs`);
+    await doorbell.pause(graceMs + abortGraceMs + 1000);
+    timers.stop();
+    await Promise.all([listener?.stop(), sweeper.stop()]);
+    if (!(await waitInflight(graceMs)) && inflight.size > 0) {
+      log.warn({ running: inflight.size }, `aborting ${inflight.size} running jobs; they go back to pending without using an attempt`);
+      stopController.abort();
+      abortNow = undefined;
+      if (!(await waitInflight(abortGraceMs + 1000)) && inflight.size > 0) {
+        log.error({ running: inflight.size }, `${inflight.size} jobs ignored their abort signal; their rows stay processing until a sweeper finds them stuck`);
+      }
+    }
+    await doorbell.close();
+    openRunners.delete(runner);
+    log.info({ ...stats }, 'stopped');
+  }
+
+  const runner: JobRunner = {
+    sweeper,
+    async start() {
+      openRunners.add(runner);
+      await doorbell.start(answer, concurrency, released);
+      await listener?.start();
+      sweeper.start();
+      log.info({ kinds: [...definitions.keys()], concurrency, doorbell: opts.redis ? 'redis' : 'local', listen }, 'worker started');
+    },
+    stop({ graceMs = 30_000 } = {}) {
+      if (stopping) {
+        log.warn('stop requested again: aborting running jobs now');
+        abortNow?.();
+        return stopping;
+      }
+      stopping = shutdown(Math.max(0, graceMs));
+      return stopping;
+    },
+    ring,
+    running: () => inflight.size,
+    stats: () => ({ ...stats }),
+  };
+  return runner;
+}

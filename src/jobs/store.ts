@@ -1,0 +1,273 @@
+import type { Knex } from 'knex';
+import type { AttemptOutcome, JobRow, StoredErrorClass } from './types.js';
+
+// Every SQL statement the job runtime runs on jobs and job_attempts (the
+// admin operations are in store-admin.ts). State changes are compare-and-set:
+// they name the status they expect (and the claim token for a running job)
+// and return the moved row, or null when someone else got there first.
+//
+// `at` is an injectable "now" (tests, fake clocks); null means the database's
+// now(), so one clock decides due times in every process.
+
+type Db = Knex | Knex.Transaction;
+export type At = Date | null | undefined;
+
+export const CHANNEL = 'herald_jobs';
+// Arbitrary but fixed: pg_try_advisory_xact_lock key for "a sweeper runs".
+const SWEEPER_LOCK_KEY = 0x6a6f6273; // 'jobs'
+
+const ts = (at: At): string | null => (at ? at.toISOString() : null);
+const NOW = 'coalesce(?::timestamptz, now())';
+
+async function rows<T>(db: Db, sql: string, bindings: readonly unknown[]): Promise<T[]> {
+  const res = (await db.raw(sql, bindings as Knex.RawBinding[])) as { rows: T[] };
+  return res.rows;
+}
+
+export interface NewJob {
+  kind: string;
+  payload: unknown;
+  subjectType: string | null;
+  subjectId: string | null;
+  dedupeKey: string | null;
+  scheduledAt: Date | null;
+  maxAttempts: number | null;
+}
+
+/**
+ * One INSERT ... ON CONFLICT DO NOTHING, never check-then-insert: two
+ * concurrent enqueues with one dedupe key both return the same row (the loser
+ * waits for the winner's transaction, then reads its id).
+ */
+export async function insertJob(db: Db, job: NewJob): Promise<{ id: number; created: boolean }> {
+  const inserted = await rows<{ id: number }>(
+    db,
+    `INSERT INTO jobs (kind, payload, subject_type, subject_id, dedupe_key, scheduled_at, max_attempts)
+     VALUES (?, ?::jsonb, ?, ?, ?, coalesce(?::timestamptz, now()), ?)
+     ON CONFLICT ON CONSTRAINT ux_jobs_dedupe_key DO NOTHING
+     RETURNING id`,
+    [job.kind, JSON.stringify(job.payload ?? {}), job.subjectType, job.subjectId, job.dedupeKey, ts(job.scheduledAt), job.maxAttempts],
+  );
+  if (inserted[0]) return { id: Number(inserted[0].id), created: true };
+  const existing = await rows<{ id: number }>(db, `SELECT id FROM jobs WHERE dedupe_key = ?`, [job.dedupeKey]);
+  if (!existing[0]) {
+    // Only possible when the caller's snapshot predates the winner's commit
+    // (REPEATABLE READ / SERIALIZABLE): retrying the transaction resolves it.
+    throw Object.assign(new Error(`job with dedupe key ${job.dedupeKey} exists but is not visible to this transaction; retry it`), {
+      code: '40001',
+    });
+  }
+  return { id: Number(existing[0].id), created: false };
+}
+
+/** The claim: only a due pending/failed row moves, so a duplicate bell or a second worker gets null. */
+export async function claimJob(db: Db, id: number, token: string, at?: At): Promise<JobRow | null> {
+  const [row] = await rows<JobRow>(
+    db,
+    `UPDATE jobs
+        SET status = 'processing', claim_token = ?::uuid, attempts = attempts + 1,
+            started_at = ${NOW}, heartbeat_at = ${NOW}
+      WHERE id = ? AND status IN ('pending', 'failed') AND scheduled_at <= ${NOW}
+      RETURNING *`,
+    [token, ts(at), ts(at), id, ts(at)],
+  );
+  return row ?? null;
+}
+
+/** Claim the most overdue row (inline runner: no bells, one process). */
+export async function claimNextDueJob(db: Db, token: string, at?: At): Promise<JobRow | null> {
+  const [row] = await rows<JobRow>(
+    db,
+    `UPDATE jobs
+        SET status = 'processing', claim_token = ?::uuid, attempts = attempts + 1,
+            started_at = ${NOW}, heartbeat_at = ${NOW}
+      WHERE id = (SELECT id FROM jobs
+                   WHERE status IN ('pending', 'failed') AND scheduled_at <= ${NOW}
+                   ORDER BY scheduled_at, id LIMIT 1
+                   FOR UPDATE SKIP LOCKED)
+        AND status IN ('pending', 'failed')
+      RETURNING *`,
+    [token, ts(at), ts(at), ts(at)],
+  );
+  return row ?? null;
+}
+
+/** Why a claim found nothing: the row's status and how long until it is due (0 if due). */
+export async function findJobWait(db: Db, id: number, at?: At): Promise<{ status: JobRow['status']; waitMs: number } | null> {
+  const [row] = await rows<{ status: JobRow['status']; wait_ms: number }>(
+    db,
+    `SELECT status, greatest(0, ceil(extract(epoch FROM scheduled_at - ${NOW}) * 1000))::bigint AS wait_ms
+       FROM jobs WHERE id = ?`,
+    [ts(at), id],
+  );
+  return row ? { status: row.status, waitMs: Number(row.wait_ms) } : null;
+}
+
+/** The earliest scheduled_at among rows waiting to be claimed (inline runner's "wait for retries"). */
+export async function findNextScheduledAt(db: Db): Promise<Date | null> {
+  const [row] = await rows<{ at: Date | null }>(db, `SELECT min(scheduled_at) AS at FROM jobs WHERE status IN ('pending', 'failed')`, []);
+  return row?.at ? new Date(row.at) : null;
+}
+
+export async function countWaitingJobs(db: Db): Promise<number> {
+  const [row] = await rows<{ n: number }>(db, `SELECT count(*)::int AS n FROM jobs WHERE status IN ('pending', 'failed')`, []);
+  return Number(row?.n ?? 0);
+}
+
+export async function readDbNow(db: Db): Promise<Date> {
+  const [row] = await rows<{ now: Date }>(db, `SELECT now() AS now`, []);
+  return new Date(row!.now);
+}
+
+/** Returns false when the claim is gone (the sweeper reset the row): the run's result will be ignored. */
+export async function heartbeatJob(db: Db, id: number, token: string, at?: At): Promise<boolean> {
+  const res = await rows<{ id: number }>(
+    db,
+    `UPDATE jobs SET heartbeat_at = ${NOW} WHERE id = ? AND claim_token = ?::uuid AND status = 'processing' RETURNING id`,
+    [ts(at), id, token],
+  );
+  return res.length === 1;
+}
+
+export interface RunEnd {
+  id: number;
+  token: string;
+  at?: At;
+  /** Where the row goes. */
+  status: 'completed' | 'failed' | 'failed_permanent' | 'pending';
+  outcome: AttemptOutcome;
+  /** Retry or snooze: scheduled_at becomes now + delayMs (database clock unless `at`); null keeps it. */
+  delayMs?: number | null;
+  /** Snoozed or interrupted runs give their attempt back. */
+  giveBackAttempt?: boolean;
+  errorClass?: StoredErrorClass | null;
+  error?: string | null;
+}
+
+/**
+ * Ends a run: moves the row only if this caller still holds the claim, and
+ * writes the attempt history in the same statement. null = the claim was
+ * lost (reset by the sweeper, or finished elsewhere): record nothing.
+ */
+export async function endJobRun(db: Db, end: RunEnd): Promise<JobRow | null> {
+  const at = ts(end.at);
+  const giveBack = end.giveBackAttempt ? 1 : 0;
+  const terminal = end.status === 'completed' || end.status === 'failed_permanent';
+  const [row] = await rows<JobRow>(
+    db,
+    `WITH moved AS (
+       UPDATE jobs
+          SET status = ?, claim_token = NULL,
+              finished_at = CASE WHEN ?::boolean THEN ${NOW} END,
+              scheduled_at = coalesce(${NOW} + ?::bigint * interval '1 millisecond', scheduled_at),
+              attempts = attempts - ?,
+              last_error = coalesce(?::text, last_error),
+              error_class = coalesce(?::text, error_class)
+        WHERE id = ? AND claim_token = ?::uuid AND status = 'processing'
+        RETURNING *
+     ), history AS (
+       INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, error_class, error, duration_ms)
+       SELECT id, attempts + ?, started_at, ${NOW}, ?, ?, ?,
+              greatest(0, round(extract(epoch FROM ${NOW} - started_at) * 1000))::int
+         FROM moved
+     )
+     SELECT * FROM moved`,
+    [
+      end.status, terminal, at, at, end.delayMs ?? null, giveBack, end.error ?? null, end.errorClass ?? null, end.id, end.token,
+      giveBack, at, end.outcome, end.errorClass ?? null, end.error ?? null, at,
+    ],
+  );
+  return row ?? null;
+}
+
+export interface KindLimits {
+  kind: string;
+  /** Processing with no heartbeat for this long counts as stuck (3x the kind's timeout). */
+  stuckAfterMs: number;
+  maxStalls: number;
+}
+
+function kindsTable(kinds: readonly KindLimits[]): { sql: string; bindings: unknown[] } {
+  if (kinds.length === 0) return { sql: 'SELECT NULL::text AS kind, NULL::bigint AS stuck_ms, NULL::int AS max_stalls WHERE false', bindings: [] };
+  return {
+    sql: `SELECT * FROM (VALUES ${kinds.map(() => '(?::text, ?::bigint, ?::int)').join(', ')}) AS k (kind, stuck_ms, max_stalls)`,
+    bindings: kinds.flatMap((k) => [k.kind, k.stuckAfterMs, k.maxStalls]),
+  };
+}
+
+/**
+ * Rows stuck in processing (no heartbeat for stuckAfterMs) go back to pending
+ * with stall_count + 1 and their attempt given back (a dead worker is not the
+ * job's fault), or to failed_permanent once stall_count exceeds maxStalls.
+ * Kinds not in `kinds` use `fallback`. Pass `ids` to limit it (admin unstick).
+ */
+export async function resetStuckJobs(
+  db: Db,
+  kinds: readonly KindLimits[],
+  fallback: Omit<KindLimits, 'kind'>,
+  at?: At,
+  ids?: readonly number[],
+): Promise<JobRow[]> {
+  const k = kindsTable(kinds);
+  const idFilter = ids ? `AND j.id = ANY(?::bigint[])` : '';
+  return rows<JobRow>(
+    db,
+    `WITH k AS (${k.sql}),
+     stuck AS (
+       SELECT j.id, coalesce(k.max_stalls, ?) AS max_stalls
+         FROM jobs j LEFT JOIN k ON k.kind = j.kind
+        WHERE j.status = 'processing' ${idFilter}
+          AND coalesce(j.heartbeat_at, j.started_at) < ${NOW} - coalesce(k.stuck_ms, ?) * interval '1 millisecond'
+        FOR UPDATE OF j SKIP LOCKED
+     ), moved AS (
+       UPDATE jobs j
+          SET status = CASE WHEN j.stall_count + 1 > s.max_stalls THEN 'failed_permanent' ELSE 'pending' END,
+              finished_at = CASE WHEN j.stall_count + 1 > s.max_stalls THEN ${NOW} END,
+              stall_count = j.stall_count + 1,
+              attempts = greatest(j.attempts - 1, 0),
+              claim_token = NULL,
+              last_error = CASE WHEN j.stall_count + 1 > s.max_stalls
+                                THEN format('stalled %s times (limit %s): each run''s worker died or stopped heartbeating', j.stall_count + 1, s.max_stalls)
+                                ELSE j.last_error END,
+              error_class = CASE WHEN j.stall_count + 1 > s.max_stalls THEN 'stalled' ELSE j.error_class END
+         FROM stuck s
+        WHERE j.id = s.id AND j.status = 'processing'
+        RETURNING j.*
+     ), history AS (
+       INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, error_class, error, duration_ms)
+       SELECT id, attempts + 1, started_at, ${NOW}, 'stalled', 'stalled',
+              format('no heartbeat since %s (stall %s)', heartbeat_at, stall_count),
+              greatest(0, round(extract(epoch FROM ${NOW} - started_at) * 1000))::int
+         FROM moved
+     )
+     SELECT * FROM moved ORDER BY id`,
+    [...k.bindings, fallback.maxStalls, ...(ids ? [ids] : []), ts(at), fallback.stuckAfterMs, ts(at), ts(at), ts(at)],
+  );
+}
+
+/** One page of due rows, in (scheduled_at, id) order, after the given cursor. */
+export async function listDueJobs(
+  db: Db,
+  opts: { after?: { scheduledAt: Date; id: number } | null; limit: number; at?: At; kind?: string },
+): Promise<{ id: number; scheduled_at: Date }[]> {
+  const after = opts.after ? `AND (scheduled_at, id) > (?::timestamptz, ?)` : '';
+  const kind = opts.kind ? `AND kind = ?` : '';
+  return rows(
+    db,
+    `SELECT id, scheduled_at FROM jobs
+      WHERE status IN ('pending', 'failed') AND scheduled_at <= ${NOW} ${after} ${kind}
+      ORDER BY scheduled_at, id LIMIT ?`,
+    [ts(opts.at), ...(opts.after ? [opts.after.scheduledAt.toISOString(), opts.after.id] : []), ...(opts.kind ? [opts.kind] : []), opts.limit],
+  );
+}
+
+/** Transaction-scoped: held until the caller's transaction ends, so one sweeper runs at a time. */
+export async function tryLockSweeper(trx: Knex.Transaction): Promise<boolean> {
+  const [row] = await rows<{ locked: boolean }>(trx, `SELECT pg_try_advisory_xact_lock(?) AS locked`, [SWEEPER_LOCK_KEY]);
+  return row?.locked === true;
+}
+
+export async function getJob(db: Db, id: number): Promise<JobRow | null> {
+  const [row] = await rows<JobRow>(db, `SELECT * FROM jobs WHERE id = ?`, [id]);
+  return row ?? null;
+}

@@ -1,0 +1,99 @@
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+
+// Faults the sandboxes inject on the wire. A fault is queued for the next
+// `times` requests it matches (default 1), then it is used up; tests and the
+// demo queue them by function call or admin endpoint and the servers consume
+// them in order, so a scenario ("500, then 429, then OK") reads as a list.
+
+export const faultActionSchema = z.discriminatedUnion('type', [
+  // Wait this long, then answer normally.
+  z.strictObject({ type: z.literal('latency'), ms: z.number().int().min(0).max(600_000) }),
+  // Answer with this status instead of handling the request.
+  z.strictObject({
+    type: z.literal('status'),
+    status: z.number().int().min(400).max(599),
+    body: z.unknown().optional(),
+    // Sent as the Retry-After header (seconds or an HTTP-date), mostly with 429.
+    retryAfter: z.string().min(1).optional(),
+    // S3 error code for the S3 server (SlowDown, InternalError, ...).
+    code: z.string().min(1).optional(),
+  }),
+  // Close the connection without an answer (FIN): "socket hang up".
+  z.strictObject({ type: z.literal('drop') }),
+  // Abort the connection with a TCP RST: "ECONNRESET".
+  z.strictObject({ type: z.literal('reset') }),
+  // Never answer: only a client timeout ends the request.
+  z.strictObject({ type: z.literal('hang') }),
+]);
+
+export type FaultAction = z.infer<typeof faultActionSchema>;
+
+export type Fault<Match> = FaultAction & { match?: Match; times?: number };
+
+interface Queued<Match> {
+  fault: Fault<Match>;
+  left: number;
+}
+
+export class FaultQueue<Match> {
+  private queue: Queued<Match>[] = [];
+
+  constructor(private readonly matches: (want: Match | undefined, got: Match) => boolean) {}
+
+  push(fault: Fault<Match>): void {
+    this.queue.push({ fault, left: fault.times ?? 1 });
+  }
+
+  /** The first queued fault matching this request, used up by one. */
+  take(got: Match): Fault<Match> | undefined {
+    const i = this.queue.findIndex((q) => this.matches(q.fault.match, got));
+    if (i < 0) return undefined;
+    const q = this.queue[i]!;
+    q.left -= 1;
+    if (q.left <= 0) this.queue.splice(i, 1);
+    return q.fault;
+  }
+
+  pending(): Fault<Match>[] {
+    return this.queue.map((q) => ({ ...q.fault, times: q.left }));
+  }
+
+  clear(): void {
+    this.queue = [];
+  }
+}
+
+/**
+ * Tracks a server's sockets so that close() also ends hung requests and
+ * keep-alive connections instead of waiting for clients to give up.
+ */
+export class SocketSet {
+  private readonly sockets = new Set<Socket>();
+
+  add(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+}
+
+/** Connection-level faults shared by the HTTP sandboxes. */
+export function breakConnection(socket: Socket, type: 'drop' | 'reset'): void {
+  if (type === 'reset') socket.resetAndDestroy();
+  else socket.destroy();
+}
+
+/** A delay that ends early (without error) when the server closes. */
+export async function delay(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch {
+    // closed while waiting: the caller finds the socket gone
+  }
+}

@@ -1,0 +1,322 @@
+import crypto from 'node:crypto';
+import type { SourceTransaction } from './model.js';
+import {
+  ENVELOPE_FOOTER,
+  ENVELOPE_FOOTER_BYTES,
+  envelopeHeader,
+  HEADER_LINES,
+  renderTransaction,
+  type RenderedTransaction,
+} from './serialize.js';
+import { MAX_ISSUES_PER_ENVELOPE, schemaPathFor, sharedValidatorPool, type ValidatorPool } from './validate.js';
+import type { TaskResult } from './validate-worker.js';
+
+export { UnexportableRecordError } from './serialize.js';
+
+// Splits an export into TARIC3 envelope files of at most maxEnvelopeBytes and
+// streams each to its sink while worker threads validate it. The rules:
+// - size is the exact UTF-8 byte length of the file written;
+// - a transaction never spans two envelopes; each envelope takes transactions
+//   greedily until the next one would not fit, then the next envelope starts
+//   from zero (with its own header and footer);
+// - a transaction is measured as rendered where it lands (record sequence
+//   numbers restart at 1 in every envelope, so its size depends on position);
+// - a transaction too big for an envelope of its own fails the whole run with
+//   OversizeTransactionError. Nothing is stored here: the caller stores only
+//   after this resolves (sinks may have received bytes; the caller cleans up).
+// Memory: one segment (~1 MB) of text, plus the chunks queued for validation
+// (at most two per worker), never a whole envelope.
+
+export interface EnvelopeSink {
+  write(chunk: Buffer): void | Promise<void>;
+  end(): Promise<void>;
+  /** Called instead of end() when the run fails while this sink is open. */
+  abort?(reason: Error): void | Promise<void>;
+}
+
+export interface BuildEnvelopesOptions {
+  /** In export order. */
+  transactions: AsyncIterable<SourceTransaction> | Iterable<SourceTransaction>;
+  /** The i-th transaction (0-based) gets first + i. */
+  firstTaricTransactionId: number;
+  /** Called once per envelope, in order, when it is opened. */
+  nextEnvelopeId(): string;
+  /** >= 4096: exact UTF-8 byte size limit of each whole file. */
+  maxEnvelopeBytes: number;
+  openSink(envelopeId: string): EnvelopeSink | Promise<EnvelopeSink>;
+  /** Default true: validate every envelope against xsd/ (Herald's schema). */
+  validate?: boolean;
+  onProgress?(p: { transactions: number; bytes: number }): void;
+  /** Schema to validate against (default 'herald'); a path selects another envelope.xsd. */
+  schema?: 'herald' | string;
+  /** Text rendered between writes and per validation chunk (default 1 MiB). */
+  segmentBytes?: number;
+  /** Validator pool (default: the process-wide one). */
+  pool?: ValidatorPool;
+}
+
+export interface BuiltTransaction {
+  transactionId: number;
+  workbasketId: number;
+  taricTransactionId: number;
+  /** 1-based within the envelope. */
+  position: number;
+  bytes: number;
+}
+
+export interface ValidationIssue {
+  line: number;
+  column?: number;
+  element?: string;
+  message: string;
+}
+
+export interface BuiltEnvelope {
+  envelopeId: string;
+  bytes: number;
+  /** Hex. */
+  md5: string;
+  transactions: BuiltTransaction[];
+  issues: ValidationIssue[];
+  valid: boolean;
+  /** Every issue found; `issues` keeps the first MAX_ISSUES_PER_ENVELOPE. */
+  issueCount: number;
+  /** Records (app.message elements) in the envelope. */
+  records: number;
+  /** Worker time spent validating this envelope (0 when not validated). */
+  validationMs: number;
+}
+
+export class OversizeTransactionError extends Error {
+  constructor(
+    readonly workbasketId: number,
+    readonly transactionId: number,
+    /** Size of an envelope holding only this transaction. */
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(
+      `transaction ${transactionId} of workbasket ${workbasketId} needs ${bytes} bytes as an envelope of its own, ` +
+        `more than the limit of ${maxBytes} bytes; split it into smaller transactions`,
+    );
+    this.name = 'OversizeTransactionError';
+  }
+}
+
+export const MIN_ENVELOPE_BYTES = 4096;
+const MAX_TARIC_TRANSACTION_ID = 99_999_999;
+const DEFAULT_SEGMENT_BYTES = 1 << 20;
+
+function checkOptions(opts: BuildEnvelopesOptions): void {
+  if (!Number.isSafeInteger(opts.maxEnvelopeBytes) || opts.maxEnvelopeBytes < MIN_ENVELOPE_BYTES) {
+    throw new RangeError(`maxEnvelopeBytes must be a whole number >= ${MIN_ENVELOPE_BYTES}, got ${opts.maxEnvelopeBytes}`);
+  }
+  const first = opts.firstTaricTransactionId;
+  if (!Number.isSafeInteger(first) || first < 1 || first > MAX_TARIC_TRANSACTION_ID) {
+    throw new RangeError(`firstTaricTransactionId must be a whole number from 1 to ${MAX_TARIC_TRANSACTION_ID}, got ${first}`);
+  }
+  if (opts.segmentBytes !== undefined && (!Number.isSafeInteger(opts.segmentBytes) || opts.segmentBytes < 1)) {
+    throw new RangeError(`segmentBytes must be a whole number >= 1, got ${opts.segmentBytes}`);
+  }
+}
+
+interface Context {
+  opts: BuildEnvelopesOptions;
+  pool: ValidatorPool | null;
+  schemaPath: string;
+  segmentBytes: number;
+  /** Validation chunks not yet answered, oldest first (bounds memory). */
+  inFlight: Array<Promise<TaskResult>>;
+  bytesWritten: number;
+  transactionsDone: number;
+}
+
+/** One envelope being written: its sink, running size and checksum. */
+class OpenEnvelope {
+  readonly transactions: BuiltTransaction[] = [];
+  readonly header: string;
+  bytes: number;
+  records = 0;
+  private lines = HEADER_LINES;
+  private segment: string[];
+  private segmentBytes: number;
+  private segmentStartLine = 1;
+  private segmentTransactions = 0;
+  private segmentHasHeader = true;
+  private readonly md5 = crypto.createHash('md5');
+  private readonly validations: Array<Promise<TaskResult>> = [];
+
+  constructor(
+    private readonly ctx: Context,
+    readonly envelopeId: string,
+    readonly sink: EnvelopeSink,
+  ) {
+    this.header = envelopeHeader(envelopeId);
+    this.bytes = Buffer.byteLength(this.header);
+    this.segment = [this.header];
+    this.segmentBytes = this.bytes;
+  }
+
+  /** Bytes of the whole file if `r` were the last transaction. */
+  sizeWith(r: RenderedTransaction): number {
+    return this.bytes + r.bytes + ENVELOPE_FOOTER_BYTES;
+  }
+
+  async add(tx: SourceTransaction, taricTransactionId: number, r: RenderedTransaction): Promise<void> {
+    this.transactions.push({
+      transactionId: tx.transactionId,
+      workbasketId: tx.workbasketId,
+      taricTransactionId,
+      position: this.transactions.length + 1,
+      bytes: r.bytes,
+    });
+    this.segment.push(r.text);
+    this.segmentTransactions++;
+    this.segmentBytes += r.bytes;
+    this.bytes += r.bytes;
+    this.records += r.records;
+    this.lines += r.lines;
+    if (this.segmentBytes >= this.ctx.segmentBytes) await this.flush(false);
+  }
+
+  async close(): Promise<BuiltEnvelope> {
+    this.segment.push(ENVELOPE_FOOTER);
+    this.bytes += ENVELOPE_FOOTER_BYTES;
+    await this.flush(true);
+    await this.sink.end();
+    return {
+      envelopeId: this.envelopeId,
+      bytes: this.bytes,
+      md5: this.md5.digest('hex'),
+      transactions: this.transactions,
+      issues: [],
+      valid: true,
+      issueCount: 0,
+      records: this.records,
+      validationMs: 0,
+    };
+  }
+
+  /** Validation results of every chunk of this envelope, in order. */
+  results(): Promise<TaskResult[]> {
+    return Promise.all(this.validations);
+  }
+
+  private async flush(last: boolean): Promise<void> {
+    const text = this.segment.join('');
+    const buf = Buffer.from(text, 'utf8');
+    this.segment = [];
+    this.segmentBytes = 0;
+    this.md5.update(buf);
+    // A segment of only the closing tag has nothing to validate (and alone it
+    // would be an envelope without transactions, which the schema refuses).
+    if (this.ctx.pool && this.segmentTransactions > 0) await this.submit(buf, last);
+    this.segmentTransactions = 0;
+    await this.sink.write(buf);
+    this.ctx.bytesWritten += buf.length;
+    this.ctx.opts.onProgress?.({ transactions: this.ctx.transactionsDone, bytes: this.ctx.bytesWritten });
+    // Lines so far, minus the footer's when it is in this segment.
+    this.segmentStartLine = this.lines + 1;
+    this.segmentHasHeader = false;
+  }
+
+  // The chunk a worker sees: this segment wrapped in the envelope's own
+  // header and footer where it lacks them, in a fresh buffer that is moved
+  // (not copied) to the worker; the sink keeps `buf`.
+  private async submit(buf: Buffer, last: boolean): Promise<void> {
+    const { pool, inFlight } = this.ctx;
+    while (inFlight.length >= pool!.size * 2) await inFlight.shift();
+    const head = this.segmentHasHeader ? '' : this.header;
+    const tail = last ? '' : ENVELOPE_FOOTER;
+    const headBytes = Buffer.byteLength(head);
+    const ab = new ArrayBuffer(headBytes + buf.length + Buffer.byteLength(tail));
+    const chunk = Buffer.from(ab);
+    chunk.write(head, 0);
+    buf.copy(chunk, headBytes);
+    chunk.write(tail, headBytes + buf.length);
+    const result = pool!.run(
+      {
+        kind: 'chunk',
+        schemaPath: this.ctx.schemaPath,
+        data: ab,
+        prefixLines: this.segmentHasHeader ? 0 : HEADER_LINES,
+        firstLine: this.segmentStartLine,
+        maxIssues: MAX_ISSUES_PER_ENVELOPE,
+      },
+      [ab],
+    );
+    result.catch(() => undefined); // awaited in results(); avoid an unhandled rejection meanwhile
+    this.validations.push(result);
+    inFlight.push(result);
+  }
+}
+
+/** Render, split, checksum and validate; see the rules at the top of this file. */
+export async function buildEnvelopes(opts: BuildEnvelopesOptions): Promise<BuiltEnvelope[]> {
+  checkOptions(opts);
+  const pool = (opts.validate ?? true) ? (opts.pool ?? sharedValidatorPool()) : null;
+  const ctx: Context = {
+    opts,
+    pool,
+    schemaPath: schemaPathFor(opts.schema ?? 'herald'),
+    segmentBytes: opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+    inFlight: [],
+    bytesWritten: 0,
+    transactionsDone: 0,
+  };
+  const built: Array<{ envelope: BuiltEnvelope; open: OpenEnvelope }> = [];
+  const state: { current: OpenEnvelope | null } = { current: null };
+  try {
+    await splitIntoEnvelopes(ctx, state, built);
+  } catch (err) {
+    await state.current?.sink.abort?.(err as Error);
+    throw err;
+  }
+  for (const { envelope, open } of built) {
+    const results = await open.results();
+    envelope.issueCount = results.reduce((n, r) => n + r.count, 0);
+    envelope.issues = results.flatMap((r) => r.issues).slice(0, MAX_ISSUES_PER_ENVELOPE);
+    envelope.valid = envelope.issueCount === 0;
+    envelope.validationMs = results.reduce((n, r) => n + r.ms, 0);
+  }
+  return built.map((b) => b.envelope);
+}
+
+async function splitIntoEnvelopes(
+  ctx: Context,
+  state: { current: OpenEnvelope | null },
+  built: Array<{ envelope: BuiltEnvelope; open: OpenEnvelope }>,
+): Promise<void> {
+  const { opts } = ctx;
+  const max = opts.maxEnvelopeBytes;
+  let index = 0;
+  for await (const tx of opts.transactions) {
+    const taricId = opts.firstTaricTransactionId + index++;
+    if (taricId > MAX_TARIC_TRANSACTION_ID) {
+      throw new RangeError(`TARIC transaction id ${taricId} for transaction ${tx.transactionId} would exceed ${MAX_TARIC_TRANSACTION_ID}`);
+    }
+    const current = state.current;
+    if (current) {
+      const r = renderTransaction(tx, taricId, current.records + 1);
+      if (current.sizeWith(r) <= max) {
+        await current.add(tx, taricId, r);
+        ctx.transactionsDone++;
+        continue;
+      }
+      state.current = null;
+      built.push({ envelope: await current.close(), open: current });
+    }
+    const envelopeId = opts.nextEnvelopeId();
+    const r = renderTransaction(tx, taricId, 1);
+    const alone = Buffer.byteLength(envelopeHeader(envelopeId)) + r.bytes + ENVELOPE_FOOTER_BYTES;
+    if (alone > max) throw new OversizeTransactionError(tx.workbasketId, tx.transactionId, alone, max);
+    state.current = new OpenEnvelope(ctx, envelopeId, await opts.openSink(envelopeId));
+    await state.current.add(tx, taricId, r);
+    ctx.transactionsDone++;
+  }
+  const last = state.current;
+  if (last) {
+    state.current = null;
+    built.push({ envelope: await last.close(), open: last });
+  }
+}

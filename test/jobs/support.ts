@@ -1,0 +1,69 @@
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import type { Knex } from 'knex';
+import type { Logger } from '../../src/log.js';
+
+// Shared by the test/jobs files: test job kinds, a quiet logger, Redis key
+// prefixes per file, and a polling wait.
+
+declare module '../../src/jobs/types.js' {
+  interface JobPayloads {
+    'test-crash': { tag: string };
+    'test-slow': { tag: string; ms: number; ignoreAbort?: boolean };
+  }
+}
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export const quietLog: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+/** A Redis key prefix of this test file's own (several test files share one Redis). */
+export function redisPrefix(fileUrl: string, label = ''): string {
+  const stem = path.basename(new URL(fileUrl).pathname).replace(/\.test\.ts$/, '');
+  return `herald-test:${stem}${label ? `-${label}` : ''}:${process.pid}`;
+}
+
+/** Deletes every key under prefix: "Redis lost everything", without touching anyone else's keys. */
+export async function wipeRedisPrefix(prefix: string): Promise<number> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    let deleted = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) deleted += await redis.del(...keys);
+    } while (cursor !== '0');
+    return deleted;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Side-effect table the test handlers write to, so tests can count real runs. */
+export async function createRunsTable(db: Knex): Promise<void> {
+  await db.raw(`CREATE TABLE IF NOT EXISTS test_job_runs (
+    id serial PRIMARY KEY, job_id bigint NOT NULL, tag text NOT NULL, attempt integer NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  await db.raw(`CREATE TABLE IF NOT EXISTS test_job_effects (job_id bigint PRIMARY KEY)`);
+}
+
+export async function runsOf(db: Knex, tag?: string): Promise<{ job_id: number; tag: string; attempt: number }[]> {
+  const q = db('test_job_runs').select('job_id', 'tag', 'attempt').orderBy('id');
+  return tag === undefined ? q : q.where({ tag });
+}
+
+export async function jobStatuses(db: Knex): Promise<Record<string, number>> {
+  const rows = await db('jobs').select('status').count<{ status: string; count: string | number }[]>({ count: '*' }).groupBy('status');
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
+}
