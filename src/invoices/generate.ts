@@ -2,9 +2,9 @@ import type { Knex } from 'knex';
 import { crashPoint } from '../lib/crash-point.js';
 import { InvoiceInputError } from './errors.js';
 import { computeInvoice, normalizeDecimal } from './money.js';
-import { recordInvoiceNumber, takeNextInvoiceNumber } from './numbering.js';
+import { takeNextInvoiceNumber } from './numbering.js';
 import type { GenerateInvoiceRequest } from './schemas.js';
-import { getInvoiceByRequest, getParty, insertInvoice, insertInvoiceItems, type NewInvoiceItem } from './store.js';
+import { getInvoiceByRequest, getParty, insertNumberedInvoice, type NewInvoiceItem } from './store.js';
 
 // The one way an invoice comes into being. The sync API, the UI form and the
 // invoice-request worker all call generateInvoice, so numbering has a single
@@ -53,38 +53,6 @@ export async function generateInvoice(db: Knex, input: GenerateInvoiceRequest, o
       taxRate: item.taxRate ?? supplier.default_tax_rate,
     }));
     const amounts = computeInvoice(lines);
-    const invoiceId = await insertInvoice(trx, {
-      supplier_party_id: supplier.id,
-      client_party_id: client.id,
-      invoice_number: taken.invoiceNumber,
-      invoice_number_int: taken.numberInt,
-      issue_date: issueDate,
-      due_date: dueDate,
-      currency: input.currency ?? supplier.currency,
-      supplier_name: supplier.name,
-      supplier_tax_id: supplier.tax_id,
-      supplier_vat_id: supplier.vat_id,
-      supplier_address: supplier.address,
-      supplier_email: supplier.email,
-      client_name: client.name,
-      client_tax_id: client.tax_id,
-      client_vat_id: client.vat_id,
-      client_address: client.address,
-      client_email: client.email,
-      notes: input.notes ?? null,
-      subtotal: amounts.subtotal,
-      tax_total: amounts.taxTotal,
-      total: amounts.total,
-      request_id: opts.requestId ?? null,
-    });
-    if (invoiceId === null) {
-      // This request already has its invoice (committed by an attempt that
-      // died before marking the request COMPLETED). Nothing was written in
-      // this transaction, so the number goes back untouched.
-      const existing = await getInvoiceByRequest(trx, opts.requestId!);
-      if (!existing) throw new Error(`invoice for request ${opts.requestId} conflicted but cannot be read`);
-      return { id: existing.id, invoiceNumber: existing.invoice_number, created: false };
-    }
     const items: NewInvoiceItem[] = input.items.map((item, i) => ({
       line_number: i + 1,
       description: item.description,
@@ -94,8 +62,42 @@ export async function generateInvoice(db: Knex, input: GenerateInvoiceRequest, o
       tax_rate: lines[i]!.taxRate,
       ...amounts.lines[i]!,
     }));
-    await insertInvoiceItems(trx, invoiceId, items);
-    await recordInvoiceNumber(trx, taken);
+    const invoiceId = await insertNumberedInvoice(
+      trx,
+      {
+        supplier_party_id: supplier.id,
+        client_party_id: client.id,
+        invoice_number: taken.invoiceNumber,
+        invoice_number_int: taken.numberInt,
+        issue_date: issueDate,
+        due_date: dueDate,
+        currency: input.currency ?? supplier.currency,
+        supplier_name: supplier.name,
+        supplier_tax_id: supplier.tax_id,
+        supplier_vat_id: supplier.vat_id,
+        supplier_address: supplier.address,
+        supplier_email: supplier.email,
+        client_name: client.name,
+        client_tax_id: client.tax_id,
+        client_vat_id: client.vat_id,
+        client_address: client.address,
+        client_email: client.email,
+        notes: input.notes ?? null,
+        subtotal: amounts.subtotal,
+        tax_total: amounts.taxTotal,
+        total: amounts.total,
+        request_id: opts.requestId ?? null,
+      },
+      items,
+    );
+    if (invoiceId === null) {
+      // This request already has its invoice (committed by an attempt that
+      // died before marking the request COMPLETED). Nothing was written in
+      // this transaction, so the number goes back untouched.
+      const existing = await getInvoiceByRequest(trx, opts.requestId!);
+      if (!existing) throw new Error(`invoice for request ${opts.requestId} conflicted but cannot be read`);
+      return { id: existing.id, invoiceNumber: existing.invoice_number, created: false };
+    }
     crashPoint('invoice:before-commit');
     return { id: invoiceId, invoiceNumber: taken.invoiceNumber, created: true };
   });

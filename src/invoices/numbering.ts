@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { lockSupplier, setLastInvoiceNumber, type PartyRow } from './store.js';
+import { lockSupplier, type PartyRow } from './store.js';
 
 // Invoice numbers per supplier: contiguous, no gap, no duplicate, across any
 // number of processes. The next number is read and written while holding the
@@ -25,16 +25,12 @@ export interface TakenNumber {
 
 /**
  * Locks the supplier row and works out its next number; null when no such
- * party. The number only counts once recordInvoiceNumber runs in the same
- * transaction and it commits.
+ * party. The number only counts once insertNumberedInvoice (store.ts) has
+ * written it in the same transaction and that transaction commits.
  */
 export async function takeNextInvoiceNumber(trx: Knex.Transaction, supplierId: number): Promise<TakenNumber | null> {
   const supplier = await lockSupplier(trx, supplierId);
   if (!supplier) return null;
   const numberInt = nextInvoiceNumberInt(supplier);
   return { supplier, numberInt, invoiceNumber: formatInvoiceNumber(supplier.invoice_prefix, supplier.invoice_digits, numberInt) };
-}
-
-export async function recordInvoiceNumber(trx: Knex.Transaction, taken: TakenNumber): Promise<void> {
-  await setLastInvoiceNumber(trx, taken.supplier.id, taken.numberInt);
 }

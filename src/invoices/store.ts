@@ -67,10 +67,6 @@ export async function lockSupplier(trx: Knex.Transaction, id: number): Promise<P
   return toParty(rows[0]);
 }
 
-export async function setLastInvoiceNumber(trx: Knex.Transaction, supplierId: number, number: number): Promise<void> {
-  await trx.raw(`UPDATE parties SET last_invoice_number = ? WHERE id = ?`, [number, supplierId]);
-}
-
 export interface NewInvoice {
   supplier_party_id: number;
   client_party_id: number;
@@ -109,17 +105,34 @@ export interface NewInvoiceItem {
 }
 
 /**
- * Inserts an invoice; null when an invoice for the same request_id already
- * exists (ON CONFLICT, so the transaction stays usable). Any other unique
- * violation (a number taken twice) is a bug and is thrown.
+ * Writes a numbered invoice in one statement, while the caller holds the
+ * supplier lock: the invoice, its items, and the supplier's
+ * last_invoice_number. One round trip keeps the lock short (numbers per
+ * supplier are as fast as the lock is held). Returns null, writing nothing,
+ * when an invoice for the same request_id already exists (ON CONFLICT, so
+ * the transaction stays usable). Any other unique violation (a number taken
+ * twice) is a bug and is thrown.
  */
-export async function insertInvoice(trx: Knex.Transaction, invoice: NewInvoice): Promise<number | null> {
-  const rows = await trx('invoices').insert(invoice).onConflict('request_id').ignore().returning('id');
+export async function insertNumberedInvoice(trx: Knex.Transaction, invoice: NewInvoice, items: NewInvoiceItem[]): Promise<number | null> {
+  const columns = Object.keys(invoice) as (keyof NewInvoice)[];
+  const { rows } = await trx.raw(
+    `WITH inv AS (
+       INSERT INTO invoices (${columns.join(', ')})
+       VALUES (${columns.map(() => '?').join(', ')})
+       ON CONFLICT (request_id) DO NOTHING
+       RETURNING id, supplier_party_id, invoice_number_int
+     ), items AS (
+       INSERT INTO invoice_items (invoice_id, line_number, description, quantity, unit_price, discount, tax_rate, subtotal, tax, total)
+       SELECT inv.id, x.line_number, x.description, x.quantity, x.unit_price, x.discount, x.tax_rate, x.subtotal, x.tax, x.total
+         FROM inv, jsonb_to_recordset(?::jsonb) AS x (line_number int, description text, quantity numeric, unit_price numeric,
+              discount numeric, tax_rate numeric, subtotal numeric, tax numeric, total numeric)
+     ), supplier AS (
+       UPDATE parties p SET last_invoice_number = inv.invoice_number_int FROM inv WHERE p.id = inv.supplier_party_id
+     )
+     SELECT id FROM inv`,
+    [...columns.map((c) => invoice[c]), JSON.stringify(items)],
+  );
   return (rows[0] as { id: number } | undefined)?.id ?? null;
-}
-
-export async function insertInvoiceItems(trx: Knex.Transaction, invoiceId: number, items: NewInvoiceItem[]): Promise<void> {
-  await trx('invoice_items').insert(items.map((item) => ({ ...item, invoice_id: invoiceId })));
 }
 
 export interface InvoiceRow extends Omit<NewInvoice, 'request_id'> {

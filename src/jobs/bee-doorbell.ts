@@ -58,8 +58,11 @@ export class BeeQueueDoorbell implements Doorbell {
   async ring(ids: readonly number[]): Promise<number> {
     if (ids.length === 0 || this.closing) return 0;
     const bells = ids.map((id) => this.queue.createJob({}).setId(String(id)));
-    // node_redis pipelines these on one connection; save() leaves id null when the bell already existed.
-    await Promise.all(bells.map((b) => b.save()));
+    // One pipelined write for the lot; a bell that already existed comes back with id null.
+    const errors = await this.queue.saveAll(bells);
+    // saveAll resolves before every per-bell callback has set its id; a macrotask boundary lets them all finish.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (errors.size > 0) throw new Error(`ringing ${errors.size} of ${ids.length} bells failed`, { cause: errors.values().next().value });
     return bells.filter((b) => b.id !== null).length;
   }
 

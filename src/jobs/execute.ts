@@ -23,6 +23,8 @@ export interface ExecuteDeps {
   heartbeat: boolean;
   /** After aborting the signal (timeout, forced stop), wait this long for the handler to settle. */
   abortGraceMs: number;
+  /** Records a completion (the runner batches these); default: endJobRun alone. */
+  completeRun?: ((id: number, token: string, at: Date | undefined) => Promise<JobRow | null>) | undefined;
 }
 
 export type ExecuteOutcome = RunEnd['outcome'] | 'lost';
@@ -142,6 +144,7 @@ function decideEnd(deps: ExecuteDeps, def: JobDefinition, job: JobRow, settled: 
 async function recordEnd(deps: ExecuteDeps, end: RunEnd, log: Logger): Promise<JobRow | null> {
   const at = deps.now?.();
   const hook = deps.onPermanentFailure;
+  if (end.status === 'completed' && deps.completeRun) return deps.completeRun(end.id, end.token, at);
   if (end.status !== 'failed_permanent' || !hook) return endJobRun(deps.db, { ...end, at });
   return deps.db.transaction(async (trx) => {
     const row = await endJobRun(trx, { ...end, at });

@@ -7,9 +7,10 @@ import { LocalDoorbell, type Doorbell } from './doorbell.js';
 import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
 import { JobListener, listenConnectionOf } from './listener.js';
 import { RingTimers } from './ring-timers.js';
-import { claimJob, findJobWait } from './store.js';
+import { createBatcher } from './batcher.js';
+import { claimJobs, completeJobs, findJobWait } from './store.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
-import type { JobDefinition, PermanentFailureHook } from './types.js';
+import type { JobDefinition, JobRow, PermanentFailureHook } from './types.js';
 
 // A worker: answers bells by claiming the row, runs it, records the outcome.
 // Bells come from three places: the LISTEN connection (rows committed
@@ -67,6 +68,17 @@ export function openJobRunnerCount(): number {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** A due row whose claim found it locked (someone else is claiming or changing it) is rung again after this. */
+const LOCKED_RETRY_MS = 100;
+
+type Claim = { id: number; token: string };
+const matching = (rows: JobRow[], items: Claim[]) => {
+  const byId = new Map(rows.map((r) => [Number(r.id), r]));
+  return items.map((c) => {
+    const row = byId.get(c.id);
+    return row && row.claim_token === c.token ? row : null;
+  });
+};
 
 export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError('concurrency must be a whole number >= 1');
@@ -78,8 +90,17 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   const concurrency = connection === null && !opts.redis ? 1 : opts.concurrency;
   const abortGraceMs = opts.abortGraceMs ?? 2000;
   const stopController = new AbortController();
+  // Concurrent claims and completions go to Postgres as one statement each (batcher.ts).
+  const claim = createBatcher<Claim, JobRow | null>(async (items) => {
+    const unique = [...new Map(items.map((c) => [c.id, c])).values()];
+    return matching(await claimJobs(opts.db, unique, opts.now?.()), items);
+  });
+  const complete = createBatcher<Claim & { at: Date | undefined }, JobRow | null>(async (items) =>
+    matching(await completeJobs(opts.db, items, items[0]!.at), items),
+  );
   const deps: ExecuteDeps = {
     db: opts.db, definitions, log, now: opts.now, random: opts.random, onPermanentFailure: opts.onPermanentFailure, heartbeat: true, abortGraceMs,
+    completeRun: (id, token, at) => complete({ id, token, at }),
   };
   const doorbell: Doorbell = opts.redis
     ? new BeeQueueDoorbell({ ...opts.redis, worker: true, stallIntervalMs: opts.stallIntervalMs ?? 5000, log })
@@ -128,13 +149,12 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     held.add(id);
     if (stopping) return;
     const work = (async () => {
-      const token = randomUUID();
-      const job = await claimJob(opts.db, id, token, opts.now?.());
+      const job = await claim({ id, token: randomUUID() });
       if (!job) {
         stats.missed++;
-        // Rung early (clock skew, a duplicate bell): come back when it is due.
+        // Rung early (clock skew), or locked by another claimer: come back when it is due.
         const wait = await findJobWait(opts.db, id, opts.now?.());
-        if (wait && (wait.status === 'pending' || wait.status === 'failed')) timers.schedule(id, wait.waitMs);
+        if (wait && (wait.status === 'pending' || wait.status === 'failed')) timers.schedule(id, wait.waitMs > 0 ? wait.waitMs : LOCKED_RETRY_MS);
         return;
       }
       const result = await executeJob(deps, job, stopController.signal);

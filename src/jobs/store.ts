@@ -74,6 +74,50 @@ export async function claimJob(db: Db, id: number, token: string, at?: At): Prom
   return row ?? null;
 }
 
+/**
+ * claimJob for many bells at once (the runner batches concurrent claims into
+ * one statement). SKIP LOCKED: two workers claiming overlapping ids never
+ * wait on or deadlock with each other; a skipped row is being claimed (or
+ * changed) by someone else, and the caller re-checks it (findJobWait).
+ */
+export async function claimJobs(db: Db, claims: readonly { id: number; token: string }[], at?: At): Promise<JobRow[]> {
+  if (claims.length === 0) return [];
+  return rows<JobRow>(
+    db,
+    `UPDATE jobs j
+        SET status = 'processing', claim_token = c.token, attempts = j.attempts + 1,
+            started_at = ${NOW}, heartbeat_at = ${NOW}
+       FROM (SELECT u.id, u.token FROM unnest(?::bigint[], ?::uuid[]) AS u (id, token)
+              WHERE u.id IN (SELECT id FROM jobs
+                              WHERE id = ANY(?::bigint[]) AND status IN ('pending', 'failed') AND scheduled_at <= ${NOW}
+                              ORDER BY id FOR UPDATE SKIP LOCKED)) c
+      WHERE j.id = c.id
+      RETURNING j.*`,
+    [ts(at), ts(at), claims.map((c) => c.id), claims.map((c) => c.token), claims.map((c) => c.id), ts(at)],
+  );
+}
+
+/** The hot path of endJobRun: many successful runs completed in one statement, each under its own claim. */
+export async function completeJobs(db: Db, runs: readonly { id: number; token: string }[], at?: At): Promise<JobRow[]> {
+  if (runs.length === 0) return [];
+  return rows<JobRow>(
+    db,
+    `WITH moved AS (
+       UPDATE jobs j
+          SET status = 'completed', claim_token = NULL, finished_at = ${NOW}
+         FROM unnest(?::bigint[], ?::uuid[]) AS r (id, token)
+        WHERE j.id = r.id AND j.claim_token = r.token AND j.status = 'processing'
+        RETURNING j.*
+     ), history AS (
+       INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, duration_ms)
+       SELECT id, attempts, started_at, ${NOW}, 'completed', greatest(0, round(extract(epoch FROM ${NOW} - started_at) * 1000))::int
+         FROM moved
+     )
+     SELECT * FROM moved`,
+    [ts(at), runs.map((r) => r.id), runs.map((r) => r.token), ts(at), ts(at)],
+  );
+}
+
 /** Claim the most overdue row (inline runner: no bells, one process). */
 export async function claimNextDueJob(db: Db, token: string, at?: At): Promise<JobRow | null> {
   const [row] = await rows<JobRow>(

@@ -83,23 +83,33 @@ export async function startS3Server(opts: S3ServerOptions): Promise<S3Server> {
   // "continue" at once and s3rver would answer NoSuchBucket mid-upload, which
   // the client sees as EPIPE; S3 refuses before the body, and so do we.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const bucket = decodeURIComponent((req.url ?? '/').split(/[/?]/)[1] ?? '');
+    const bucket = bucketOf(req.url ?? '/');
     void internals.store.getBucket(bucket).then(
       (found) => {
         if (found || !bucket) {
           res.writeContinue();
           server.emit('request', req, res);
         } else {
+          log.push({ method: req.method ?? 'PUT', path: req.url ?? '/', fault: null });
           writeS3Error(req, res, 404, 'NoSuchBucket', 'The specified bucket does not exist');
         }
       },
       () => writeS3Error(req, res, 500, 'InternalError', 'bucket lookup failed'),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
+  const releaseLogger = () => {
+    internals.logger?.exceptions?.unhandle();
+    internals.logger?.close();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+    });
+  } catch (err) {
+    releaseLogger();
+    throw err;
+  }
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
 
@@ -119,8 +129,7 @@ export async function startS3Server(opts: S3ServerOptions): Promise<S3Server> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       sockets.destroyAll();
       await closed;
-      internals.logger?.exceptions?.unhandle();
-      internals.logger?.close();
+      releaseLogger();
     },
   };
 }
@@ -173,6 +182,15 @@ function writeS3Error(
   res.writeHead(status, headers);
   // HEAD answers carry no body, as with real S3.
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** The bucket of a path-style URL ('' when there is none or it is malformed). */
+function bucketOf(url: string): string {
+  try {
+    return decodeURIComponent(url.split(/[/?]/)[1] ?? '');
+  } catch {
+    return '';
+  }
 }
 
 function defaultS3Code(status: number): string {

@@ -24,8 +24,8 @@ export { UnexportableRecordError } from './serialize.js';
 // - a transaction too big for an envelope of its own fails the whole run with
 //   OversizeTransactionError. Nothing is stored here: the caller stores only
 //   after this resolves (sinks may have received bytes; the caller cleans up).
-// Memory: one segment (~1 MB) of text, plus the chunks queued for validation
-// (at most two per worker), never a whole envelope.
+// Memory: one segment (256 KiB) being filled, plus the chunks queued for
+// validation (two slots per worker), never a whole envelope.
 
 export interface EnvelopeSink {
   write(chunk: Buffer): void | Promise<void>;
@@ -49,7 +49,7 @@ export interface BuildEnvelopesOptions {
   onProgress?(p: { transactions: number; bytes: number }): void;
   /** Schema to validate against (default 'herald'); a path selects another envelope.xsd. */
   schema?: 'herald' | string;
-  /** Text rendered between writes and per validation chunk (default 1 MiB). */
+  /** Bytes per sink write and per validation chunk (default 256 KiB; measured in scripts/bench/envelope.ts). */
   segmentBytes?: number;
   /** Validator pool (default: the process-wide one). */
   pool?: ValidatorPool;
@@ -105,7 +105,7 @@ export class OversizeTransactionError extends Error {
 
 export const MIN_ENVELOPE_BYTES = 4096;
 const MAX_TARIC_TRANSACTION_ID = 99_999_999;
-const DEFAULT_SEGMENT_BYTES = 1 << 20;
+const DEFAULT_SEGMENT_BYTES = 256 * 1024;
 
 function checkOptions(opts: BuildEnvelopesOptions): void {
   if (!Number.isSafeInteger(opts.maxEnvelopeBytes) || opts.maxEnvelopeBytes < MIN_ENVELOPE_BYTES) {
@@ -125,8 +125,6 @@ interface Context {
   pool: ValidatorPool | null;
   schemaPath: string;
   segmentBytes: number;
-  /** Validation chunks not yet answered, oldest first (bounds memory). */
-  inFlight: Array<Promise<TaskResult>>;
   bytesWritten: number;
   transactionsDone: number;
 }
@@ -135,26 +133,32 @@ interface Context {
 class OpenEnvelope {
   readonly transactions: BuiltTransaction[] = [];
   readonly header: string;
-  bytes: number;
+  bytes = 0;
   records = 0;
-  private lines = HEADER_LINES;
-  private segment: string[];
-  private segmentBytes: number;
+  private lines = 0;
+  // The segment: a fresh buffer each time, written as each transaction is
+  // rendered (so rendered strings die young), handed to the sink and never
+  // touched again, so a sink may keep it as long as it likes.
+  private segment: Buffer | null = null;
+  private segmentLength = 0;
   private segmentStartLine = 1;
   private segmentTransactions = 0;
   private segmentHasHeader = true;
   private readonly md5 = crypto.createHash('md5');
   private readonly validations: Array<Promise<TaskResult>> = [];
 
-  constructor(
+  private constructor(
     private readonly ctx: Context,
     readonly envelopeId: string,
     readonly sink: EnvelopeSink,
   ) {
     this.header = envelopeHeader(envelopeId);
-    this.bytes = Buffer.byteLength(this.header);
-    this.segment = [this.header];
-    this.segmentBytes = this.bytes;
+  }
+
+  static async open(ctx: Context, envelopeId: string): Promise<OpenEnvelope> {
+    const envelope = new OpenEnvelope(ctx, envelopeId, await ctx.opts.openSink(envelopeId));
+    await envelope.append(envelope.header, Buffer.byteLength(envelope.header), HEADER_LINES);
+    return envelope;
   }
 
   /** Bytes of the whole file if `r` were the last transaction. */
@@ -170,18 +174,14 @@ class OpenEnvelope {
       position: this.transactions.length + 1,
       bytes: r.bytes,
     });
-    this.segment.push(r.text);
-    this.segmentTransactions++;
-    this.segmentBytes += r.bytes;
-    this.bytes += r.bytes;
     this.records += r.records;
-    this.lines += r.lines;
-    if (this.segmentBytes >= this.ctx.segmentBytes) await this.flush(false);
+    await this.append(r.text, r.bytes, r.lines);
+    this.segmentTransactions++;
   }
 
   async close(): Promise<BuiltEnvelope> {
-    this.segment.push(ENVELOPE_FOOTER);
-    this.bytes += ENVELOPE_FOOTER_BYTES;
+    // append() always leaves room for the footer, so it cannot flush here.
+    await this.append(ENVELOPE_FOOTER, ENVELOPE_FOOTER_BYTES, 1);
     await this.flush(true);
     await this.sink.end();
     return {
@@ -202,52 +202,48 @@ class OpenEnvelope {
     return Promise.all(this.validations);
   }
 
+  private async append(text: string, bytes: number, lines: number): Promise<void> {
+    const room = bytes + (text === ENVELOPE_FOOTER ? 0 : ENVELOPE_FOOTER_BYTES);
+    if (!this.segment || this.segmentLength + room > this.segment.length) {
+      if (this.segmentLength > 0) await this.flush(false);
+      this.segment = Buffer.allocUnsafeSlow(Math.max(this.ctx.segmentBytes, room));
+      this.segmentLength = 0;
+    }
+    this.segmentLength += this.segment.write(text, this.segmentLength);
+    this.bytes += bytes;
+    this.lines += lines;
+  }
+
   private async flush(last: boolean): Promise<void> {
-    const text = this.segment.join('');
-    const buf = Buffer.from(text, 'utf8');
-    this.segment = [];
-    this.segmentBytes = 0;
+    const buf = this.segment!.subarray(0, this.segmentLength);
+    this.segment = null;
+    this.segmentLength = 0;
     this.md5.update(buf);
-    // A segment of only the closing tag has nothing to validate (and alone it
-    // would be an envelope without transactions, which the schema refuses).
+    // A segment of only the header or the closing tag has nothing to
+    // validate (alone it would be an envelope without transactions).
     if (this.ctx.pool && this.segmentTransactions > 0) await this.submit(buf, last);
-    this.segmentTransactions = 0;
     await this.sink.write(buf);
     this.ctx.bytesWritten += buf.length;
     this.ctx.opts.onProgress?.({ transactions: this.ctx.transactionsDone, bytes: this.ctx.bytesWritten });
-    // Lines so far, minus the footer's when it is in this segment.
     this.segmentStartLine = this.lines + 1;
+    this.segmentTransactions = 0;
     this.segmentHasHeader = false;
   }
 
-  // The chunk a worker sees: this segment wrapped in the envelope's own
-  // header and footer where it lacks them, in a fresh buffer that is moved
-  // (not copied) to the worker; the sink keeps `buf`.
+  // A worker validates the segment wrapped in the envelope's own header and
+  // footer where it lacks them: equivalent to validating the whole file, as
+  // the schemas have no identity constraints. Waits for a free chunk slot,
+  // which bounds the memory queued for validation.
   private async submit(buf: Buffer, last: boolean): Promise<void> {
-    const { pool, inFlight } = this.ctx;
-    while (inFlight.length >= pool!.size * 2) await inFlight.shift();
-    const head = this.segmentHasHeader ? '' : this.header;
-    const tail = last ? '' : ENVELOPE_FOOTER;
-    const headBytes = Buffer.byteLength(head);
-    const ab = new ArrayBuffer(headBytes + buf.length + Buffer.byteLength(tail));
-    const chunk = Buffer.from(ab);
-    chunk.write(head, 0);
-    buf.copy(chunk, headBytes);
-    chunk.write(tail, headBytes + buf.length);
-    const result = pool!.run(
-      {
-        kind: 'chunk',
-        schemaPath: this.ctx.schemaPath,
-        data: ab,
-        prefixLines: this.segmentHasHeader ? 0 : HEADER_LINES,
-        firstLine: this.segmentStartLine,
-        maxIssues: MAX_ISSUES_PER_ENVELOPE,
-      },
-      [ab],
-    );
-    result.catch(() => undefined); // awaited in results(); avoid an unhandled rejection meanwhile
+    const { result } = await this.ctx.pool!.validateChunk({
+      schemaPath: this.ctx.schemaPath,
+      parts: [this.segmentHasHeader ? '' : this.header, buf, last ? '' : ENVELOPE_FOOTER],
+      prefixLines: this.segmentHasHeader ? 0 : HEADER_LINES,
+      firstLine: this.segmentStartLine,
+      maxIssues: MAX_ISSUES_PER_ENVELOPE,
+    });
+    result.catch(() => undefined); // awaited in results(); no unhandled rejection meanwhile
     this.validations.push(result);
-    inFlight.push(result);
   }
 }
 
@@ -260,7 +256,6 @@ export async function buildEnvelopes(opts: BuildEnvelopesOptions): Promise<Built
     pool,
     schemaPath: schemaPathFor(opts.schema ?? 'herald'),
     segmentBytes: opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
-    inFlight: [],
     bytesWritten: 0,
     transactionsDone: 0,
   };
@@ -310,7 +305,7 @@ async function splitIntoEnvelopes(
     const r = renderTransaction(tx, taricId, 1);
     const alone = Buffer.byteLength(envelopeHeader(envelopeId)) + r.bytes + ENVELOPE_FOOTER_BYTES;
     if (alone > max) throw new OversizeTransactionError(tx.workbasketId, tx.transactionId, alone, max);
-    state.current = new OpenEnvelope(ctx, envelopeId, await opts.openSink(envelopeId));
+    state.current = await OpenEnvelope.open(ctx, envelopeId);
     await state.current.add(tx, taricId, r);
     ctx.transactionsDone++;
   }

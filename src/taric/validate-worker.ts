@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import xml from 'libxmljs/dist/lib/bindings/functions.js';
+// A namespace import, not the default one: this module is also loaded as
+// CommonJS (tsx's require hook, see validate.ts), where the default import of
+// an __esModule-flagged CommonJS file is undefined.
+import * as xml from 'libxmljs/dist/lib/bindings/functions.js';
 import type { xmlSchemaPtr, xmlSchemaValidCtxtPtr } from 'libxmljs/dist/lib/bindings/types.js';
 import type { ValidationIssue } from './envelope-writer.js';
 
@@ -20,7 +23,9 @@ export interface ChunkTask {
   kind: 'chunk';
   id: number;
   schemaPath: string;
-  data: ArrayBuffer;
+  /** Shared slot holding the chunk in its first `length` bytes (validate.ts). */
+  memory: SharedArrayBuffer;
+  length: number;
   /** Lines of synthetic envelope header in front of the chunk (0 when it carries the file's own). */
   prefixLines: number;
   /** Line of the envelope file where the chunk's own text starts. */
@@ -125,7 +130,7 @@ function toIssues(errors: RawError[], maxIssues: number, mapLine: (l: number) =>
 
 function runChunk(task: ChunkTask): TaskResult {
   const ctxt = validContext(task.schemaPath);
-  const data = Buffer.from(task.data);
+  const data = Buffer.from(task.memory, 0, task.length);
   const errors: RawError[] = xml.withStructuredErrors((errs: RawError[]) => {
     // CreateMem copies: libxml2 frees the input buffer itself, and a
     // "static" buffer over V8 memory crashed (SIGSEGV) when tried.

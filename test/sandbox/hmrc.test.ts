@@ -180,6 +180,13 @@ describe('sandbox/hmrc', () => {
       expect(sb.notifications()).to.have.length(1);
     });
 
+    it('takes faults given as a start option, before any injected later', async () => {
+      await sb.close();
+      sb = await startHmrcSandbox({ port: 0, clientId: 'cid', clientSecret: 's3cret', srn: SRN, faults: [{ type: 'status', status: 502, match: 'token' }] });
+      sb.inject({ type: 'status', status: 504, match: 'token' });
+      expect([(await token()).status, (await token()).status, (await token()).status]).to.deep.equal([502, 504, 200]);
+    });
+
     it('faults the token endpoint when the fault matches token, or any route with any', async () => {
       sb.inject({ type: 'status', status: 503, match: 'token' });
       expect((await token()).status).to.equal(503);

@@ -76,6 +76,18 @@ describe('sandbox/s3-server', () => {
     expect(heads.map((r) => r.fault)).to.deep.equal(['status', 'status', 'status', null]);
   });
 
+  it('takes faults given as a start option', async () => {
+    const server = await start({ directory: path.join(dir, 'opt'), faults: [{ type: 'status', status: 503, match: 'PUT' }] });
+    const c = client(server);
+    const err = await c.putObjectFromFile('o/DIT1.xml', file, { contentType: 'application/xml' }).catch((e: unknown) => e);
+    expect((err as Error).message).to.contain('SlowDown');
+    await c.putObjectFromFile('o/DIT1.xml', file, { contentType: 'application/xml' });
+    expect(server.requests().map((r) => [r.method, r.fault])).to.deep.equal([
+      ['PUT', 'status'],
+      ['PUT', null],
+    ]);
+  });
+
   it('delays a request by a latency fault and then answers it normally', async () => {
     const server = await start({ directory: path.join(dir, 'latency') });
     const c = client(server);

@@ -1,0 +1,211 @@
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import pino from 'pino';
+import { Redis } from 'ioredis';
+import '../../src/db/index.js';
+import { migrateLatest } from '../../src/db/migrate.js';
+import { enqueueJob } from '../../src/jobs/enqueue.js';
+import { createJobRunner } from '../../src/jobs/runner.js';
+import { defineJob } from '../../src/jobs/types.js';
+
+// npm run bench:jobs [-- --jobs 10000 --rate 500 --seconds 5 --concurrency 20]
+//
+// No-op jobs through the whole mechanism (row + NOTIFY + bee-queue bell +
+// claim + complete + history) against real Postgres and Redis, one worker
+// process at concurrency 20, in a scratch database this script creates and
+// drops. Two phases:
+//   throughput  insert --jobs rows (100 per INSERT ... SELECT, 4 writers) as
+//               fast as possible; jobs/s = rows / (first insert -> last
+//               completion); also the worker's CPU time per job, the figure
+//               that does not depend on what else shares the machine
+//   latency     enqueueJob() one row per transaction at --rate/s for --seconds;
+//               enqueue-to-start = started_at - created_at (one clock: the
+//               database's), p50/p95/p99
+// Targets (issue "Upload pipeline"): >= 1000 jobs/s, p95 < 50 ms.
+// Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL.
+
+declare module '../../src/jobs/types.js' {
+  interface JobPayloads {
+    'bench-noop': { n: number };
+  }
+}
+
+const noop = defineJob('bench-noop', {
+  timeoutMs: 10_000,
+  maxAttempts: 3,
+  backoff: { baseMs: 100, capMs: 1000 },
+  async run() {},
+});
+
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return dflt;
+  const n = Number(process.argv[i + 1]);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
+  return n;
+}
+
+function dbUrl(name: string): string {
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: ADMIN_URL });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** The worker: its own process, so enqueueing does not share its event loop. */
+async function worker(url: string, prefix: string, concurrency: number): Promise<void> {
+  const db = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: concurrency + 4 } });
+  const runner = createJobRunner({
+    db, definitions: [noop], redis: { url: REDIS_URL, prefix }, concurrency, sweepIntervalMs: 15_000,
+    log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2)),
+  });
+  await runner.start();
+  // SIGUSR2: report CPU used so far, so the bench can print CPU per job (a
+  // figure that does not depend on what else the machine is running).
+  process.on('SIGUSR2', () => {
+    const cpu = process.cpuUsage();
+    process.stdout.write(`cpu ${cpu.user + cpu.system}\n`);
+  });
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => void runner.stop({ graceMs: 5000 }).then(() => db.destroy()).then(() => process.exit(0)));
+}
+
+async function waitCompleted(db: Knex, n: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await db.raw(`SELECT count(*)::int AS n FROM jobs WHERE status = 'completed'`);
+    if (rows[0].n >= n) return;
+    if (Date.now() > deadline) throw new Error(`only ${rows[0].n} of ${n} jobs completed within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function latencies(db: Knex, fromId: number): Promise<{ p50: number; p95: number; p99: number; max: number }> {
+  const { rows } = await db.raw(
+    `SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms) AS p, max(ms) AS max
+       FROM (SELECT extract(epoch FROM started_at - created_at) * 1000 AS ms FROM jobs WHERE id > ?) l`,
+    [fromId],
+  );
+  const [p50, p95, p99] = (rows[0].p as number[]).map((v) => Math.round(v * 10) / 10);
+  return { p50: p50!, p95: p95!, p99: p99!, max: Math.round(rows[0].max * 10) / 10 };
+}
+
+async function main(): Promise<void> {
+  const jobs = arg('jobs', 10_000);
+  const rate = arg('rate', 500);
+  const seconds = arg('seconds', 5);
+  const concurrency = arg('concurrency', 20);
+  const name = `herald_bench_jobs_${process.pid}`;
+  const prefix = `herald-bench:${process.pid}`;
+  await admin(`CREATE DATABASE ${name}`);
+  const url = dbUrl(name);
+  const db = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 8 } });
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--worker', url, prefix, String(concurrency)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await migrateLatest(db);
+    let cpuWaiter: ((us: number) => void) | undefined;
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        const text = String(d);
+        if (text.includes('ready')) resolve();
+        const m = /cpu (\d+)/.exec(text);
+        if (m) cpuWaiter?.(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`worker exited (${code})`)));
+    });
+    const workerCpuUs = () => new Promise<number>((resolve) => {
+      cpuWaiter = resolve;
+      child.kill('SIGUSR2');
+    });
+    process.stderr.write(`bench:jobs  database ${name}, worker concurrency ${concurrency}\n`);
+
+    // Warm-up: connections, Lua scripts, JIT.
+    for (let i = 0; i < 200; i++) await enqueueJob(db, 'bench-noop', { n: i });
+    await waitCompleted(db, 200, 30_000);
+
+    // Throughput.
+    const cpu0 = await workerCpuUs();
+    const t0 = performance.now();
+    const perTrx = 100;
+    let next = 0;
+    const writer = async () => {
+      while (next < jobs) {
+        const batch = Math.min(perTrx, jobs - next);
+        next += batch;
+        // One statement per transaction, as a trigger or a bulk outbox write would: the
+        // producer stays cheap, so the figure is the mechanism's, not the enqueuer's.
+        await db.raw(`INSERT INTO jobs (kind, payload) SELECT 'bench-noop', jsonb_build_object('n', g) FROM generate_series(1, ?) g`, [batch]);
+      }
+    };
+    await Promise.all([writer(), writer(), writer(), writer()]);
+    const enqueuedMs = performance.now() - t0;
+    await waitCompleted(db, 200 + jobs, 300_000);
+    const throughputMs = performance.now() - t0;
+    const workerCpuPerJobUs = Math.round((await workerCpuUs()) - cpu0) / jobs;
+    const { rows: span } = await db.raw(
+      `SELECT extract(epoch FROM max(finished_at) - min(started_at)) * 1000 AS ms FROM jobs WHERE id > (SELECT min(id) + 199 FROM jobs)`,
+    );
+    const workerMs = Number(span[0].ms);
+    const { rows: maxRow } = await db.raw(`SELECT max(id) AS id FROM jobs`);
+
+    // Latency at a steady rate.
+    const total = Math.round(rate * seconds);
+    const start = performance.now();
+    const inflight: Promise<unknown>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      inflight.push(enqueueJob(db, 'bench-noop', { n: i }));
+    }
+    await Promise.all(inflight);
+    await waitCompleted(db, 200 + jobs + total, 120_000);
+    const lat = await latencies(db, Number(maxRow[0].id));
+
+    const result = {
+      throughput: {
+        jobs, enqueueMs: Math.round(enqueuedMs), totalMs: Math.round(throughputMs), jobsPerSecond: Math.round(jobs / (throughputMs / 1000)),
+        workerCpuPerJobUs: Math.round(workerCpuPerJobUs), workerCpuBoundJobsPerSecond: Math.round(1e6 / workerCpuPerJobUs),
+        firstStartToLastFinishMs: Math.round(workerMs),
+      },
+      latency: { ratePerSecond: rate, jobs: total, enqueueToStartMs: lat },
+      targets: { jobsPerSecond: 1000, p95Ms: 50 },
+    };
+    process.stdout.write(
+      `throughput: ${jobs} no-op jobs in ${result.throughput.totalMs} ms (enqueued in ${result.throughput.enqueueMs} ms) = ${result.throughput.jobsPerSecond} jobs/s  (target >= 1000)\n` +
+        `worker CPU: ${result.throughput.workerCpuPerJobUs} us per job (one core would sustain ${result.throughput.workerCpuBoundJobsPerSecond} jobs/s); load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores\n` +
+        `latency at ${rate} jobs/s for ${seconds} s: enqueue-to-start p50 ${lat.p50} ms, p95 ${lat.p95} ms, p99 ${lat.p99} ms, max ${lat.max} ms  (target p95 < 50)\n` +
+        `${JSON.stringify(result)}\n`,
+    );
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await db.destroy();
+    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  }
+}
+
+if (process.argv[2] === '--worker') await worker(process.argv[3]!, process.argv[4]!, Number(process.argv[5]));
+else await main();

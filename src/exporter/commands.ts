@@ -1,0 +1,150 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Knex } from 'knex';
+import { CliError, printJson, withApp, type AppContext } from '../cli/context.js';
+import { buildJobDefinitions } from '../cli/job-definitions.js';
+import { progressBar } from '../cli/progress.js';
+import { enqueueJob } from '../jobs/enqueue.js';
+import { runJobsInline } from '../jobs/inline.js';
+import { getJob } from '../jobs/store.js';
+import { retryJobs } from '../jobs/store-admin.js';
+import { buildUploadReport, formatUploadReport, type UploadReport } from './report.js';
+import { getUpload, listUploads } from './store.js';
+
+// `herald upload`: the management command of the upload pipeline (tamato's
+// upload_transactions). Without REDIS_URL it runs the whole pipeline in this
+// process; with it, it queues the run for the workers and, with --wait,
+// follows it to the end. Exit 0 only when every envelope of the run is in S3
+// and HMRC has been told (or notifications are switched off).
+// `herald notify retry`: notification-only retries; never uploads again.
+
+function positiveInt(label: string) {
+  return (value: string): number => {
+    if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${label}: must be a positive whole number, got "${value}"`);
+    return Number(value);
+  };
+}
+
+async function dbNow(db: Knex): Promise<Date> {
+  const { rows } = await db.raw('SELECT now() AS now');
+  return new Date(rows[0].now);
+}
+
+interface UploadOutcome {
+  ok: boolean;
+  jobId: number;
+  jobStatus: string;
+  error: string | null;
+  notificationsEnabled: boolean;
+  report: UploadReport;
+}
+
+async function runUpload(app: AppContext, opts: { wait?: boolean; timeout: number; json?: boolean }): Promise<UploadOutcome | { queued: number }> {
+  const { db, config, log } = app;
+  const since = await dbNow(db);
+  const job = await enqueueJob(db, 'upload-workbaskets', {}, { subjectType: 'cli', subjectId: 'herald upload' });
+  if (config.REDIS_URL && !opts.wait) return { queued: job.id };
+
+  if (!config.REDIS_URL) {
+    const jobs = buildJobDefinitions(config, log);
+    const bar = progressBar(opts.json, 'transactions');
+    let started = false;
+    jobs.exporter.onExportProgress = (p) => {
+      if (!bar) return;
+      if (!started) bar.start(p.totalTransactions, 0);
+      started = true;
+      bar.update(p.transactions);
+    };
+    try {
+      await runJobsInline(db, jobs.definitions, { until: 'idle', waitForRetriesMs: opts.timeout * 1000, log });
+    } finally {
+      bar?.stop();
+      jobs.close();
+    }
+  } else {
+    await followRun(db, job.id, since, opts.timeout * 1000, config.HMRC_NOTIFICATIONS_ENABLED);
+  }
+  const row = await getJob(db, job.id);
+  const report = await buildUploadReport(db, since);
+  const notifiedOk = (e: UploadReport['envelopes'][number]) => e.notified || !config.HMRC_NOTIFICATIONS_ENABLED;
+  return {
+    ok: row?.status === 'completed' && report.envelopes.every((e) => e.uploaded && notifiedOk(e)),
+    jobId: job.id,
+    jobStatus: row?.status ?? 'missing',
+    error: row?.last_error ?? null,
+    notificationsEnabled: config.HMRC_NOTIFICATIONS_ENABLED,
+    report,
+  };
+}
+
+/** Polls the rows until the run and every upload it made are done, failed for good, or time runs out. */
+async function followRun(db: Knex, jobId: number, since: Date, timeoutMs: number, notifying: boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await getJob(db, jobId);
+    const terminal = job?.status === 'completed' || job?.status === 'failed_permanent';
+    if (terminal) {
+      const uploads = await listUploads(db, { since });
+      const { rows } = await db.raw(
+        `SELECT count(*)::int AS n FROM jobs WHERE subject_type = 'upload' AND subject_id = ANY(?) AND status IN ('pending', 'processing', 'failed')`,
+        [uploads.map((u) => String(u.id))],
+      );
+      const done = uploads.every((u) => u.uploaded_at && (u.notification_sent || !notifying));
+      if (done || rows[0].n === 0) return;
+    }
+    if (Date.now() > deadline) throw new CliError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for upload job ${jobId}; it goes on in the workers`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export function registerExporterCommands(program: Command): void {
+  program
+    .command('upload')
+    .description(
+      'Export every READY_FOR_EXPORT workbasket as TARIC3 envelopes, put them in S3 and notify HMRC. ' +
+        'Without REDIS_URL the whole pipeline runs in this process; with it the run is queued for `herald worker` ' +
+        '(--wait follows it). Exit 0 only when every envelope is uploaded and notified.',
+    )
+    .option('--wait', 'with REDIS_URL: wait until the workers finish the run and report it')
+    .option('--timeout <seconds>', 'how long to wait for retries / workers before giving up', positiveInt('--timeout'), 120)
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { wait?: boolean; timeout: number; json?: boolean }) => {
+      const out = await withApp((app) => runUpload(app, opts));
+      if ('queued' in out) {
+        if (opts.json) printJson(out);
+        else process.stdout.write(`upload queued as job ${out.queued}; run \`herald upload --wait\` to follow a run\n`);
+        return;
+      }
+      if (opts.json) printJson(out);
+      else {
+        process.stdout.write(formatUploadReport(out.report));
+        if (!out.notificationsEnabled) process.stdout.write('HMRC notifications are disabled (HMRC_NOTIFICATIONS_ENABLED=false); they wait until it is turned on\n');
+        if (out.jobStatus !== 'completed') process.stdout.write(`upload job ${out.jobId} is ${out.jobStatus}${out.error ? `: ${out.error}` : ''}\n`);
+      }
+      if (!out.ok) process.exitCode = 1;
+    });
+
+  const notify = program.command('notify').description('HMRC notifications of uploaded envelopes');
+  notify
+    .command('retry')
+    .description('Send HMRC notifications again, without uploading anything: for one upload (even if already notified), or for every permanently failed notification')
+    .option('--upload <id>', 'the upload (uploads.id) to notify again', positiveInt('--upload'))
+    .option('--all-failed', 'every notify-hmrc job that failed permanently')
+    .option('--json', 'print the queued jobs as JSON')
+    .action(async (opts: { upload?: number; allFailed?: boolean; json?: boolean }) => {
+      if (!opts.upload === !opts.allFailed) throw new CliError('give exactly one of --upload ID or --all-failed');
+      const jobs = await withApp(async ({ db }) => {
+        if (opts.allFailed) {
+          const rows = await retryJobs(db, { kind: 'notify-hmrc', status: 'failed_permanent' });
+          return rows.map((r) => ({ jobId: r.id, uploadId: Number(r.subject_id) }));
+        }
+        const upload = await getUpload(db, opts.upload!);
+        if (!upload) throw new CliError(`upload ${opts.upload} does not exist`);
+        if (!upload.uploaded_at) throw new CliError(`upload ${upload.id} (envelope ${upload.envelope_id}) is not in S3 yet; run \`herald upload\` first`);
+        const job = await enqueueJob(db, 'notify-hmrc', { uploadId: upload.id, resend: true }, { subjectType: 'upload', subjectId: upload.id });
+        return [{ jobId: job.id, uploadId: upload.id }];
+      });
+      if (opts.json) printJson({ queued: jobs });
+      else if (jobs.length === 0) process.stdout.write('no permanently failed notifications\n');
+      else for (const j of jobs) process.stdout.write(`notification of upload ${j.uploadId} queued as job ${j.jobId}\n`);
+    });
+}

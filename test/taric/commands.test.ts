@@ -1,0 +1,112 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { Command } from 'commander';
+import { registerTaricCommands } from '../../src/taric/commands.js';
+import { importJsonText } from '../../src/taric/import-json.js';
+import { useTestDb } from '../helpers/db.js';
+import { getWorkbasket, type WorkbasketSummary } from '../../src/taric/store.js';
+import { countRows, footnoteWorkbasket } from './workbasket-helpers.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+describe('taric.commands (herald workbaskets)', () => {
+  const t = useTestDb(import.meta.url);
+  const db = () => t.get().db;
+  let tmp: string;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-commands-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  function herald(...args: string[]) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: t.get().url },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  it('imports a JSON fixture and an XML envelope, printing the new id (or JSON)', async () => {
+    const json = herald('workbaskets', 'import', 'fixtures/workbaskets/measure.json', '--json');
+    expect(json.status, json.stderr).to.equal(0);
+    const result = JSON.parse(json.stdout) as { workbasketId: number; transactions: number; records: number };
+    expect(result).to.include({ transactions: 2, records: 6 });
+    expect((await getWorkbasket(db(), result.workbasketId))?.title).to.match(/live horses/);
+
+    const xml = herald('workbaskets', 'import', 'fixtures/workbaskets/envelopes/goods.xml', '--title', 'Goods from the EU');
+    expect(xml.status, xml.stderr).to.equal(0);
+    const m = /^imported workbasket (\d+): 1 transactions, 1 records\n$/.exec(xml.stdout);
+    expect(m, xml.stdout).to.not.equal(null);
+    expect((await getWorkbasket(db(), Number(m![1])))?.title).to.equal('Goods from the EU');
+  });
+
+  it('rejects a bad file with every problem and its position, storing nothing', async () => {
+    const doc = footnoteWorkbasket(3);
+    doc.transactions[1]!.records[0]!.fields['footnote.type.id'] = 'toolong';
+    doc.transactions[2]!.records[1]!.type = 'footnote.flavour';
+    const file = path.join(tmp, 'bad.json');
+    fs.writeFileSync(file, JSON.stringify(doc));
+    const before = await countRows(db());
+    const r = herald('workbaskets', 'import', file);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.contain('herald: workbasket not imported: 2 problems');
+    expect(r.stderr).to.contain('transaction 2, record 1 (footnote.type): field footnote.type.id: must match');
+    expect(r.stderr).to.contain('transaction 3, record 2 (footnote.flavour): unknown record type "footnote.flavour"');
+    expect(await countRows(db())).to.deep.equal(before);
+
+    const missing = herald('workbaskets', 'import', path.join(tmp, 'nope.json'));
+    expect(missing.status).to.equal(1);
+    expect(missing.stderr).to.equal(`herald: ${path.join(tmp, 'nope.json')}: no such file\n`);
+    fs.writeFileSync(path.join(tmp, 'notes.txt'), 'hello');
+    const other = herald('workbaskets', 'import', path.join(tmp, 'notes.txt'));
+    expect(other.status).to.equal(1);
+    expect(other.stderr).to.contain('neither a JSON workbasket');
+  });
+
+  it('marks a workbasket ready once, and says why when it cannot', async () => {
+    const imported = await importJsonText(db(), fs.readFileSync(path.join(ROOT, 'fixtures/workbaskets/certificate.json'), 'utf8'));
+    const id = String(imported.workbasketId);
+    const ok = herald('workbaskets', 'ready', id, '--json');
+    expect(ok.status, ok.stderr).to.equal(0);
+    expect(JSON.parse(ok.stdout)).to.include({ id: imported.workbasketId, status: 'READY_FOR_EXPORT' });
+    const again = herald('workbaskets', 'ready', id);
+    expect(again.status).to.equal(1);
+    expect(again.stderr).to.equal(`herald: workbasket ${id} is READY_FOR_EXPORT, not EDITING: unchanged\n`);
+    const missing = herald('workbaskets', 'ready', '424242');
+    expect(missing.stderr).to.equal('herald: workbasket 424242 does not exist\n');
+    const bad = herald('workbaskets', 'ready', 'x1');
+    expect(bad.status).to.not.equal(0);
+    expect(bad.stderr.split('\n')[0]).to.contain('workbasket id: must be a positive whole number, got "x1"');
+  });
+
+  it('lists workbaskets, filtered by status, as text or JSON', async () => {
+    const all = JSON.parse(herald('workbaskets', 'list', '--json').stdout) as WorkbasketSummary[];
+    expect(all.length).to.be.at.least(3);
+    const ready = JSON.parse(herald('workbaskets', 'list', '--status', 'ready_for_export', '--json').stdout) as WorkbasketSummary[];
+    expect(ready.length).to.be.at.least(1);
+    expect(ready.every((w) => w.status === 'READY_FOR_EXPORT')).to.equal(true);
+    const text = herald('workbaskets', 'list');
+    expect(text.stdout.trim().split('\n')).to.have.length(all.length);
+    expect(text.stdout).to.match(/READY_FOR_EXPORT\s+2 tx\s+5 records\s+Certificate type Q/);
+    const bad = herald('workbaskets', 'list', '--status', 'DONE');
+    expect(bad.stderr.split('\n')[0]).to.contain('--status: must be one of EDITING, READY_FOR_EXPORT, SENT, PUBLISHED, ERRORED, got "DONE"');
+  });
+
+  it('documents every command and its --json option in --help', () => {
+    // In-process: commander renders the same text `--help` prints.
+    const program = new Command('herald');
+    registerTaricCommands(program);
+    for (const [group, name] of [['workbaskets', 'import'], ['workbaskets', 'ready'], ['workbaskets', 'list'], ['envelopes', 'dump']] as const) {
+      const cmd = program.commands.find((c) => c.name() === group)?.commands.find((c) => c.name() === name);
+      const help = cmd!.helpInformation();
+      expect(help).to.contain(`Usage: herald ${group} ${name}`).and.to.contain('--json');
+      expect(cmd!.description().length, `${group} ${name} description`).to.be.greaterThan(20);
+    }
+  });
+});

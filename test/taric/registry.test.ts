@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import libxml, { type XMLElement } from 'libxmljs';
+import { getRecordType, getSimpleType, isExportable, RECORD_TYPES, SIMPLE_TYPES } from '../../src/taric/registry/index.js';
+import { ORACLE_DIR, oracleIt } from './helpers/envelopes.js';
+
+const XS = { xs: 'http://www.w3.org/2001/XMLSchema' };
+
+function attr(el: XMLElement, name: string): string | undefined {
+  return el.getAttribute(name)?.value();
+}
+
+describe('taric.registry', () => {
+  it('holds 102 record types, each found by its element name', () => {
+    expect(RECORD_TYPES).to.have.length(102);
+    for (const t of RECORD_TYPES) expect(getRecordType(t.element)).to.equal(t);
+    expect(getRecordType('no.such.record')).to.equal(undefined);
+    expect(getRecordType('constructor')).to.equal(undefined);
+  });
+
+  it('gives every record type except ceiling and quota.extended.information a unique record code pair', () => {
+    const withoutCode = RECORD_TYPES.filter((t) => !isExportable(t)).map((t) => t.element);
+    expect(withoutCode).to.deep.equal(['ceiling', 'quota.extended.information']);
+    const pairs = RECORD_TYPES.filter(isExportable).map((t) => `${t.recordCode}/${t.subrecordCode}`);
+    expect(new Set(pairs).size).to.equal(100);
+    for (const p of pairs) expect(p).to.match(/^\d{3}\/\d{2}$/);
+  });
+
+  it('refers only to simple types it defines, and looks them up without inherited keys', () => {
+    for (const t of RECORD_TYPES) for (const f of t.fields) expect(getSimpleType(f.type), `${t.element}.${f.name}`).to.not.equal(undefined);
+    expect(getSimpleType('toString')).to.equal(undefined);
+    expect(Object.keys(SIMPLE_TYPES)).to.have.length(83);
+  });
+
+  oracleIt('matches the published taric3.xsd: fields, order, optionality, types and every facet', () => {
+    const doc = libxml.parseXml(fs.readFileSync(path.join(ORACLE_DIR, 'taric3.xsd')));
+    const official: Record<string, Record<string, unknown>> = {};
+    for (const st of doc.find('/xs:schema/xs:simpleType', XS) as XMLElement[]) {
+      const r = st.get('xs:restriction', XS) as XMLElement;
+      const facets: Record<string, unknown> = { base: attr(r, 'base')!.replace('xs:', '') };
+      for (const c of r.childNodes() as XMLElement[]) {
+        if (c.type() !== 'element' || c.name() === 'annotation') continue;
+        const v = attr(c, 'value')!;
+        if (c.name() === 'enumeration') ((facets.enumeration ??= []) as string[]).push(v);
+        else facets[c.name()] = ['length', 'minLength', 'maxLength', 'fractionDigits'].includes(c.name()) ? Number(v) : v;
+      }
+      official[attr(st, 'name')!] = facets;
+    }
+    expect(SIMPLE_TYPES).to.deep.equal(official);
+
+    const records = (doc.find("/xs:schema/xs:element[@substitutionGroup='abstract.record']", XS) as XMLElement[]).map((el) => ({
+      element: attr(el, 'name'),
+      fields: (el.find('xs:complexType/xs:sequence/xs:element', XS) as XMLElement[]).map((f) => ({
+        name: attr(f, 'name'),
+        type: attr(f, 'type'),
+        optional: attr(f, 'minOccurs') === '0',
+      })),
+    }));
+    expect(RECORD_TYPES.map((t) => ({ element: t.element, fields: t.fields }))).to.deep.equal(records);
+  });
+
+  oracleIt('carries the record codes of record-codes.tsv', () => {
+    const rows = fs.readFileSync(path.join(ORACLE_DIR, 'record-codes.tsv'), 'utf8').trim().split('\n').slice(1);
+    const codes = new Map(rows.map((l) => l.split('\t')).map(([r, s, e]) => [e!, `${r}/${s}`]));
+    expect(codes.size).to.equal(100);
+    for (const t of RECORD_TYPES) {
+      expect(t.recordCode === null ? undefined : `${t.recordCode}/${t.subrecordCode}`, t.element).to.equal(codes.get(t.element));
+    }
+  });
+});
