@@ -38,6 +38,9 @@ const schema = z.object({
   // TARIC transaction ids continue from this number when no envelope exists
   // yet (default 1); set it to follow on from a previous system's ids.
   EXPORTER_FIRST_TRANSACTION_ID: int(1, 1, 99_999_999),
+  // One export run (render + validate + store every ready workbasket) may
+  // take this long (default 10 min); 3x without a heartbeat counts as stuck.
+  EXPORTER_EXPORT_TIMEOUT_MS: int(600_000, 100),
   // S3 key prefix for envelope files (default tohmrc/staging/, as HMRC expects).
   EXPORTER_S3_PREFIX: z.string().default('tohmrc/staging/'),
 

@@ -4,6 +4,7 @@ import { registerWorkerCommand } from '../jobs/commands.js';
 import { registerTaricCommands } from '../taric/commands.js';
 import { jobDefinitions } from './job-definitions.js';
 import { registerHttpCommands } from '../http/commands.js';
+import { registerExporterCommands } from '../exporter/commands.js';
 
 // Each capability adds its own commands; this list is the only place that
 // knows them all.
@@ -13,4 +14,5 @@ export function registerCommands(program: Command): void {
   registerWorkerCommand(program, jobDefinitions);
   registerHttpCommands(program, jobDefinitions);
   registerTaricCommands(program);
+  registerExporterCommands(program);
 }

@@ -1,12 +1,13 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Knex } from 'knex';
 import { CliError, printJson, withApp, type AppContext } from '../cli/context.js';
-import { buildJobDefinitions } from '../cli/job-definitions.js';
+import { jobDefinitions } from '../cli/job-definitions.js';
 import { progressBar } from '../cli/progress.js';
 import { enqueueJob } from '../jobs/enqueue.js';
 import { runJobsInline } from '../jobs/inline.js';
 import { getJob } from '../jobs/store.js';
 import { retryJobs } from '../jobs/store-admin.js';
+import { exporterServices } from './jobs.js';
 import { buildUploadReport, formatUploadReport, type UploadReport } from './report.js';
 import { getUpload, listUploads } from './store.js';
 
@@ -45,20 +46,20 @@ async function runUpload(app: AppContext, opts: { wait?: boolean; timeout: numbe
   if (config.REDIS_URL && !opts.wait) return { queued: job.id };
 
   if (!config.REDIS_URL) {
-    const jobs = buildJobDefinitions(config, log);
+    const services = exporterServices();
     const bar = progressBar(opts.json, 'transactions');
     let started = false;
-    jobs.exporter.onExportProgress = (p) => {
+    services.onExportProgress = (p) => {
       if (!bar) return;
       if (!started) bar.start(p.totalTransactions, 0);
       started = true;
       bar.update(p.transactions);
     };
     try {
-      await runJobsInline(db, jobs.definitions, { until: 'idle', waitForRetriesMs: opts.timeout * 1000, log });
+      await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: opts.timeout * 1000, log });
     } finally {
       bar?.stop();
-      jobs.close();
+      services.onExportProgress = undefined;
     }
   } else {
     await followRun(db, job.id, since, opts.timeout * 1000, config.HMRC_NOTIFICATIONS_ENABLED);

@@ -2,9 +2,9 @@ import type { Knex } from 'knex';
 import { lockSupplier, type PartyRow } from './store.js';
 
 // Invoice numbers per supplier: contiguous, no gap, no duplicate, across any
-// number of processes. The next number is read and written while holding the
-// supplier row lock (SELECT ... FOR UPDATE), inside the transaction that
-// inserts the invoice: a rolled-back invoice gives its number back, a
+// number of processes. The next numbers are read and written while holding
+// the supplier row lock (SELECT ... FOR UPDATE), inside the transaction that
+// inserts the invoices: a rolled-back invoice gives its number back, a
 // committed one has it for good. ux_invoices_supplier_number backs this up.
 
 /** prefix + the number zero-padded to `digits` (never truncated: 1000000 stays 7 digits). */
@@ -18,19 +18,24 @@ export function nextInvoiceNumberInt(supplier: Pick<PartyRow, 'last_invoice_numb
 }
 
 export interface TakenNumber {
-  supplier: PartyRow;
   numberInt: number;
   invoiceNumber: string;
 }
 
+/** The supplier row, locked until the transaction ends; null when no such party. */
+export function lockSupplierForNumbering(trx: Knex.Transaction, supplierId: number): Promise<PartyRow | null> {
+  return lockSupplier(trx, supplierId);
+}
+
 /**
- * Locks the supplier row and works out its next number; null when no such
- * party. The number only counts once insertNumberedInvoice (store.ts) has
- * written it in the same transaction and that transaction commits.
+ * The next `count` numbers of a supplier whose row this transaction has
+ * locked. They only count once insertNumberedInvoices (store.ts) has
+ * written them, moving last_invoice_number on, and the transaction commits.
  */
-export async function takeNextInvoiceNumber(trx: Knex.Transaction, supplierId: number): Promise<TakenNumber | null> {
-  const supplier = await lockSupplier(trx, supplierId);
-  if (!supplier) return null;
-  const numberInt = nextInvoiceNumberInt(supplier);
-  return { supplier, numberInt, invoiceNumber: formatInvoiceNumber(supplier.invoice_prefix, supplier.invoice_digits, numberInt) };
+export function takeNumbers(lockedSupplier: PartyRow, count: number): TakenNumber[] {
+  const first = nextInvoiceNumberInt(lockedSupplier);
+  return Array.from({ length: count }, (_, i) => ({
+    numberInt: first + i,
+    invoiceNumber: formatInvoiceNumber(lockedSupplier.invoice_prefix, lockedSupplier.invoice_digits, first + i),
+  }));
 }

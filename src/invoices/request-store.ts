@@ -6,7 +6,10 @@ import type { Knex } from 'knex';
 //
 //   pending ──claim──> processing ──complete──> completed
 //      │                   │  ▲
-//      └──────fail─────────┴──┴─claim again (a retry after a crash) ──> failed
+//      │                   │  └─ claim again (a retry after a crash)
+//      └──────fail─────────┴──────────────────> failed
+// A request can also be claimed and completed inside another request's
+// transaction (batch numbering); it is then never seen in processing.
 
 type Db = Knex | Knex.Transaction;
 
@@ -93,6 +96,43 @@ export async function claimInvoiceRequest(db: Db, id: string): Promise<InvoiceRe
     [id],
   );
   return (rows[0] as InvoiceRequestRow | undefined) ?? null;
+}
+
+/**
+ * pending -> processing for up to `limit` other requests of one supplier, in
+ * arrival order, inside the caller's transaction (batch numbering, see
+ * generate.ts). SKIP LOCKED: rows another worker is claiming are left to it.
+ */
+export async function claimPendingInvoiceRequests(
+  trx: Knex.Transaction,
+  supplierId: number,
+  excludeId: string,
+  limit: number,
+): Promise<InvoiceRequestRow[]> {
+  const { rows } = await trx.raw(
+    `UPDATE invoice_requests SET status = 'processing', started_at = now()
+      WHERE id IN (SELECT id FROM invoice_requests
+                    WHERE supplier_party_id = ? AND status = 'pending' AND id <> ?
+                    ORDER BY created_at, id
+                    LIMIT ? FOR UPDATE SKIP LOCKED)
+        AND status = 'pending'
+      RETURNING *`,
+    [supplierId, excludeId, limit],
+  );
+  return rows as InvoiceRequestRow[];
+}
+
+/** processing -> completed for many requests at once; returns how many moved. */
+export async function completeInvoiceRequests(db: Db, done: readonly { id: string; invoice_id: number }[]): Promise<number> {
+  if (done.length === 0) return 0;
+  const { rows } = await db.raw(
+    `UPDATE invoice_requests r SET status = 'completed', invoice_id = v.invoice_id, completed_at = now()
+       FROM jsonb_to_recordset(?::jsonb) AS v (id uuid, invoice_id int)
+      WHERE r.id = v.id AND r.status = 'processing'
+      RETURNING r.id`,
+    [JSON.stringify(done)],
+  );
+  return rows.length;
 }
 
 export async function completeInvoiceRequest(db: Db, id: string, invoiceId: number): Promise<InvoiceRequestRow | null> {

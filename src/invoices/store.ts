@@ -105,34 +105,42 @@ export interface NewInvoiceItem {
 }
 
 /**
- * Writes a numbered invoice in one statement, while the caller holds the
- * supplier lock: the invoice, its items, and the supplier's
- * last_invoice_number. One round trip keeps the lock short (numbers per
- * supplier are as fast as the lock is held). Returns null, writing nothing,
- * when an invoice for the same request_id already exists (ON CONFLICT, so
- * the transaction stays usable). Any other unique violation (a number taken
- * twice) is a bug and is thrown.
+ * Writes numbered invoices in one statement, while the caller holds the
+ * supplier lock: the invoices, their items (matched by invoice_number_int),
+ * and the supplier's last_invoice_number. One round trip however many
+ * invoices, so the lock is held briefly (the lock is the throughput limit of
+ * one supplier). ON CONFLICT (request_id) skips an invoice whose request
+ * already has one: the result then has fewer rows than asked, and the caller
+ * must roll back (its numbers would have a gap). Any other unique violation
+ * (a number taken twice) is a bug and is thrown.
  */
-export async function insertNumberedInvoice(trx: Knex.Transaction, invoice: NewInvoice, items: NewInvoiceItem[]): Promise<number | null> {
-  const columns = Object.keys(invoice) as (keyof NewInvoice)[];
+export async function insertNumberedInvoices(
+  trx: Knex.Transaction,
+  invoices: NewInvoice[],
+  items: (NewInvoiceItem & { invoice_number_int: number })[],
+): Promise<{ id: number; invoice_number_int: number }[]> {
+  const columns = Object.keys(invoices[0]!) as (keyof NewInvoice)[];
   const { rows } = await trx.raw(
     `WITH inv AS (
        INSERT INTO invoices (${columns.join(', ')})
-       VALUES (${columns.map(() => '?').join(', ')})
+       SELECT ${columns.join(', ')} FROM jsonb_populate_recordset(NULL::invoices, ?::jsonb)
        ON CONFLICT (request_id) DO NOTHING
        RETURNING id, supplier_party_id, invoice_number_int
      ), items AS (
        INSERT INTO invoice_items (invoice_id, line_number, description, quantity, unit_price, discount, tax_rate, subtotal, tax, total)
        SELECT inv.id, x.line_number, x.description, x.quantity, x.unit_price, x.discount, x.tax_rate, x.subtotal, x.tax, x.total
-         FROM inv, jsonb_to_recordset(?::jsonb) AS x (line_number int, description text, quantity numeric, unit_price numeric,
-              discount numeric, tax_rate numeric, subtotal numeric, tax numeric, total numeric)
+         FROM jsonb_to_recordset(?::jsonb) AS x (invoice_number_int bigint, line_number int, description text, quantity numeric,
+              unit_price numeric, discount numeric, tax_rate numeric, subtotal numeric, tax numeric, total numeric)
+         JOIN inv ON inv.invoice_number_int = x.invoice_number_int
      ), supplier AS (
-       UPDATE parties p SET last_invoice_number = inv.invoice_number_int FROM inv WHERE p.id = inv.supplier_party_id
+       UPDATE parties p SET last_invoice_number = m.n
+         FROM (SELECT supplier_party_id, max(invoice_number_int) AS n FROM inv GROUP BY supplier_party_id) m
+        WHERE p.id = m.supplier_party_id
      )
-     SELECT id FROM inv`,
-    [...columns.map((c) => invoice[c]), JSON.stringify(items)],
+     SELECT id, invoice_number_int FROM inv ORDER BY invoice_number_int`,
+    [JSON.stringify(invoices), JSON.stringify(items)],
   );
-  return (rows[0] as { id: number } | undefined)?.id ?? null;
+  return (rows as { id: number; invoice_number_int: string | number }[]).map((r) => ({ id: r.id, invoice_number_int: Number(r.invoice_number_int) }));
 }
 
 export interface InvoiceRow extends Omit<NewInvoice, 'request_id'> {
@@ -155,6 +163,11 @@ const INVOICE_COLUMNS = `id, supplier_party_id, client_party_id, invoice_number,
 export async function getInvoice(db: Db, id: number): Promise<InvoiceRow | null> {
   const { rows } = await db.raw(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE id = ?`, [id]);
   return (rows[0] as InvoiceRow | undefined) ?? null;
+}
+
+export async function getPartiesById(db: Db, ids: readonly number[]): Promise<Map<number, PartyRow>> {
+  const { rows } = await db.raw(`SELECT ${PARTY_COLUMNS} FROM parties WHERE id = ANY(?::int[])`, [[...new Set(ids)]]);
+  return new Map((rows as Record<string, unknown>[]).map((r) => [Number(r.id), toParty(r)!]));
 }
 
 export async function getInvoiceByRequest(db: Db, requestId: string): Promise<InvoiceRow | null> {

@@ -75,7 +75,9 @@ export class BeeQueueDoorbell implements Doorbell {
     this.queue.process(concurrency, async (bell) => {
       await answer(Number(bell.id));
     });
-    void this.queue.checkStalledJobs(Math.max(50, Math.floor(this.opts.stallIntervalMs / 2)));
+    this.queue
+      .checkStalledJobs(Math.max(50, Math.floor(this.opts.stallIntervalMs / 2)))
+      .catch((err: unknown) => this.opts.log.warn({ err }, 'doorbell: stalled-bell check failed; it runs again on its timer'));
   }
 
   async pause(timeoutMs = 30_000): Promise<void> {

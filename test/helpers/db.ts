@@ -9,7 +9,9 @@ import '../../src/db/index.js'; // installs the pg type parsers Herald relies on
 // and its name printed, so the evidence survives the run.
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const TEMPLATE = 'herald_test_template';
+// One template per mocha run (the root process's pid), so runs side by side
+// never drop each other's template; mochaGlobalTeardown drops it.
+export const TEMPLATE = `herald_test_template_${process.env.HERALD_TEST_RUN ?? process.pid}`;
 
 export function urlFor(database: string): string {
   const url = new URL(ADMIN_URL);
@@ -25,6 +27,10 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   } finally {
     await client.end();
   }
+}
+
+export async function dropTemplate(): Promise<void> {
+  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${TEMPLATE} WITH (FORCE)`));
 }
 
 export async function createTemplate(): Promise<void> {
