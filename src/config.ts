@@ -80,6 +80,23 @@ const schema = z.object({
   // HTTP API (herald serve).
   HTTP_HOST: z.string().default('127.0.0.1'),
   HTTP_PORT: int(8080, 0, 65535),
+
+  // Reports (src/reports). A report still RUNNING this long after it was
+  // asked for becomes FAIL "timed out" (default 15 min each: a year of
+  // uploads or invoices is a few hundred thousand rows, written in well
+  // under a minute; past 15 min something is stuck, and the user must learn it).
+  REPORTS_UPLOADS_TIMEOUT_MS: int(900_000, 1000),
+  REPORTS_INVOICES_TIMEOUT_MS: int(900_000, 1000),
+  // A repeat request (same creator, type and params) within this long of a
+  // SUCCESS gets that report back instead of a new one (default 5 min: a
+  // double click or a retrying client, not a stale copy of moving data; 0 = never).
+  REPORTS_REUSE_WINDOW_MS: int(300_000, 0),
+  // How often the reports-expire job fails RUNNING reports past their
+  // deadline whose own timeout job was lost (default 5 min: a backstop, each
+  // run is one indexed UPDATE plus a job_attempts row).
+  REPORTS_EXPIRE_INTERVAL_MS: int(300_000, 1000),
+  // S3 key prefix for report files (default reports/).
+  REPORTS_S3_PREFIX: z.string().default('reports/'),
 });
 
 export type Config = z.infer<typeof schema>;

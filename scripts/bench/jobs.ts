@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const prefix = `herald-bench:${process.pid}`;
   await admin(`CREATE DATABASE ${name}`);
   const url = dbUrl(name);
-  const db = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 8 } });
+  const db = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 30 } });
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
   const child = spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--worker', url, prefix, String(concurrency)], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -166,6 +166,22 @@ async function main(): Promise<void> {
     const workerMs = Number(span[0].ms);
     const { rows: maxRow } = await db.raw(`SELECT max(id) AS id FROM jobs`);
 
+    // The floor this machine sets: a one-row INSERT commit (WAL flush) with no trigger, at the same rate.
+    await db.raw('CREATE TABLE bench_floor (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())');
+    const floor: number[] = [];
+    const floorStart = performance.now();
+    await Promise.all(
+      Array.from({ length: Math.min(500, rate) }, async (_, i) => {
+        const wait = floorStart + (i * 1000) / rate - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        const t = performance.now();
+        await db.raw('INSERT INTO bench_floor DEFAULT VALUES');
+        floor.push(performance.now() - t);
+      }),
+    );
+    floor.sort((a, b) => a - b);
+    const commitFloor = { p50: Math.round(floor[Math.floor(floor.length * 0.5)]! * 10) / 10, p95: Math.round(floor[Math.floor(floor.length * 0.95)]! * 10) / 10 };
+
     // Latency at a steady rate.
     const total = Math.round(rate * seconds);
     const start = performance.now();
@@ -186,13 +202,15 @@ async function main(): Promise<void> {
         workerCpuPerJobUs: Math.round(workerCpuPerJobUs), workerCpuBoundJobsPerSecond: Math.round(1e6 / workerCpuPerJobUs),
         firstStartToLastFinishMs: Math.round(workerMs),
       },
-      latency: { ratePerSecond: rate, jobs: total, enqueueToStartMs: lat },
+      latency: { ratePerSecond: rate, jobs: total, enqueueToStartMs: lat, commitFloorMs: commitFloor },
+      loadAverage: Math.round(os.loadavg()[0]! * 10) / 10,
       targets: { jobsPerSecond: 1000, p95Ms: 50 },
     };
     process.stdout.write(
       `throughput: ${jobs} no-op jobs in ${result.throughput.totalMs} ms (enqueued in ${result.throughput.enqueueMs} ms) = ${result.throughput.jobsPerSecond} jobs/s  (target >= 1000)\n` +
         `worker CPU: ${result.throughput.workerCpuPerJobUs} us per job (one core would sustain ${result.throughput.workerCpuBoundJobsPerSecond} jobs/s); load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores\n` +
         `latency at ${rate} jobs/s for ${seconds} s: enqueue-to-start p50 ${lat.p50} ms, p95 ${lat.p95} ms, p99 ${lat.p99} ms, max ${lat.max} ms  (target p95 < 50)\n` +
+        `  (floor here: a bare one-row INSERT commit takes p50 ${commitFloor.p50} ms, p95 ${commitFloor.p95} ms at that rate)\n` +
         `${JSON.stringify(result)}\n`,
     );
   } finally {

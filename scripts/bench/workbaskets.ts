@@ -1,5 +1,5 @@
-// `npx tsx scripts/bench/workbaskets.ts [--target-bytes N] [--json]`: a
-// ~40 MB TARIC3 envelope through `workbaskets import` (streaming XML -> 
+// `npm run bench:workbaskets [-- --target-bytes N --json]`: a
+// ~40 MB TARIC3 envelope through `workbaskets import` (streaming XML ->
 // Postgres) and back out through exportReadyWorkbaskets (Postgres in batches
 // -> render -> validate -> envelope rows), printing time and memory of each.
 // Target (issue): import in bounded memory, i.e. peak RSS growth during the

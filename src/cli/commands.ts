@@ -4,7 +4,9 @@ import { registerWorkerCommand } from '../jobs/commands.js';
 import { registerTaricCommands } from '../taric/commands.js';
 import { jobDefinitions } from './job-definitions.js';
 import { registerHttpCommands } from '../http/commands.js';
+import { registerInvoiceCommands } from '../invoices/commands.js';
 import { registerExporterCommands } from '../exporter/commands.js';
+import { registerReportCommands } from '../reports/commands.js';
 
 // Each capability adds its own commands; this list is the only place that
 // knows them all.
@@ -13,6 +15,8 @@ export function registerCommands(program: Command): void {
   registerSandboxCommands(program);
   registerWorkerCommand(program, jobDefinitions);
   registerHttpCommands(program, jobDefinitions);
+  registerInvoiceCommands(program);
   registerTaricCommands(program);
   registerExporterCommands(program);
+  registerReportCommands(program, jobDefinitions);
 }

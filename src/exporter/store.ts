@@ -79,9 +79,18 @@ export async function markUploadNotified(db: DbOrTrx, id: number): Promise<{ id:
 
 /**
  * READY_FOR_EXPORT -> SENT for the workbaskets of this envelope whose every
- * transaction sits in an envelope that is now in S3.
+ * transaction sits in an envelope that is now in S3. The workbasket rows are
+ * locked first (in id order): two envelopes of one workbasket finishing at
+ * once would otherwise each miss the other's uncommitted upload and neither
+ * would move it. After the lock wait, the check below sees the other commit.
  */
 export async function markWorkbasketsSent(db: DbOrTrx, envelopeRowId: number): Promise<number[]> {
+  await db.raw(
+    `SELECT id FROM workbaskets
+      WHERE id IN (SELECT workbasket_id FROM envelope_transactions WHERE envelope_id = ?)
+      ORDER BY id FOR UPDATE`,
+    [envelopeRowId],
+  );
   const { rows } = await db.raw(
     `UPDATE workbaskets w SET status = 'SENT', status_changed_at = now()
       WHERE w.status = 'READY_FOR_EXPORT'

@@ -13,6 +13,7 @@ export const HTTP_ERRORS = {
   ROUTE_NOT_FOUND: { status: 404, message: 'no such route' },
   INVOICE_NOT_READY: { status: 409, message: 'the invoice request has not completed' },
   AMBIGUOUS_INVOICE_NUMBER: { status: 409, message: 'several suppliers have this invoice number: add ?supplierId=' },
+  REPORT_NOT_READY: { status: 409, message: 'only a SUCCESS report has a file to download' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'the request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'send Content-Type: application/json' },
   UNKNOWN_PARTY: { status: 422, message: 'the request names a party that does not exist' },

@@ -3,9 +3,10 @@ import { lockSupplier, type PartyRow } from './store.js';
 
 // Invoice numbers per supplier: contiguous, no gap, no duplicate, across any
 // number of processes. The next numbers are read and written while holding
-// the supplier row lock (SELECT ... FOR UPDATE), inside the transaction that
-// inserts the invoices: a rolled-back invoice gives its number back, a
-// committed one has it for good. ux_invoices_supplier_number backs this up.
+// the supplier row lock (SELECT ... FOR NO KEY UPDATE, see store.ts), inside
+// the transaction that inserts the invoices: a rolled-back invoice gives its
+// number back, a committed one has it for good. ux_invoices_supplier_number
+// backs this up.
 
 /** prefix + the number zero-padded to `digits` (never truncated: 1000000 stays 7 digits). */
 export function formatInvoiceNumber(prefix: string, digits: number, n: number): string {

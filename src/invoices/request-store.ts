@@ -49,13 +49,17 @@ const COLUMNS = [
  * Inserts a request; null when (caller, idempotency_key) already exists. ON
  * CONFLICT (not check-then-insert) so two concurrent calls with one key
  * cannot both insert: the second waits for the first and then does nothing.
+ * The trigger tr_invoice_requests_enqueue (migration 0003) writes the
+ * request's job row in this same statement.
  */
-export async function insertInvoiceRequest(trx: Knex.Transaction, req: NewInvoiceRequest): Promise<InvoiceRequestRow | null> {
-  const rows = await trx('invoice_requests')
-    .insert({ ...req, payload: JSON.stringify(req.payload) })
-    .onConflict(['caller', 'idempotency_key'])
-    .ignore()
-    .returning(COLUMNS);
+export async function insertInvoiceRequest(db: Db, req: NewInvoiceRequest): Promise<InvoiceRequestRow | null> {
+  const { rows } = await db.raw(
+    `INSERT INTO invoice_requests (caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
+     VALUES (?, ?, ?, ?::jsonb, ?, ?)
+     ON CONFLICT ON CONSTRAINT ux_invoice_requests_idempotency DO NOTHING
+     RETURNING *`,
+    [req.caller, req.idempotency_key, req.body_hash, JSON.stringify(req.payload), req.supplier_party_id, req.client_party_id],
+  );
   return (rows[0] as InvoiceRequestRow | undefined) ?? null;
 }
 
@@ -99,9 +103,12 @@ export async function claimInvoiceRequest(db: Db, id: string): Promise<InvoiceRe
 }
 
 /**
- * pending -> processing for up to `limit` other requests of one supplier, in
- * arrival order, inside the caller's transaction (batch numbering, see
- * generate.ts). SKIP LOCKED: rows another worker is claiming are left to it.
+ * pending -> processing for up to `limit` other requests of one supplier,
+ * inside the caller's transaction (batch numbering, see generate.ts). Newest
+ * first: jobs run roughly in arrival order, so the oldest pending requests
+ * are the ones whose own jobs are about to run anyway; taking the newest
+ * gets work done that would otherwise wait for the back of the queue. SKIP
+ * LOCKED: rows another worker is claiming are left to it.
  */
 export async function claimPendingInvoiceRequests(
   trx: Knex.Transaction,
@@ -113,7 +120,7 @@ export async function claimPendingInvoiceRequests(
     `UPDATE invoice_requests SET status = 'processing', started_at = now()
       WHERE id IN (SELECT id FROM invoice_requests
                     WHERE supplier_party_id = ? AND status = 'pending' AND id <> ?
-                    ORDER BY created_at, id
+                    ORDER BY created_at DESC, id DESC
                     LIMIT ? FOR UPDATE SKIP LOCKED)
         AND status = 'pending'
       RETURNING *`,

@@ -1,16 +1,17 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { PG_FOREIGN_KEY_VIOLATION, pgCode } from '../db/errors.js';
-import { enqueueJob } from '../jobs/enqueue.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { InvoiceInputError } from './errors.js';
 import { findInvoiceRequestByKey, insertInvoiceRequest, type InvoiceRequestRow } from './request-store.js';
 import type { GenerateInvoiceRequest } from './schemas.js';
 
-// The async invoice queue's front door: the request row and its job row are
-// written in one transaction (an outbox), so a request is never stored
-// without the work that will process it, nor the work without the request.
+// The async invoice queue's front door: one INSERT stores the request, and
+// the trigger tr_invoice_requests_enqueue (migration 0003) writes its job row
+// in the same statement (an outbox), so a request is never stored without
+// the work that will process it, nor the work without the request.
 
+/** The job kind; tr_invoice_requests_enqueue (migration 0003) writes the same string. */
 export const INVOICE_REQUEST_JOB = 'invoice-request';
 
 export class IdempotencyKeyReused extends Error {
@@ -37,7 +38,7 @@ export interface Submitted {
 }
 
 /**
- * Stores a request and its job. With an Idempotency-Key, a repeat (same
+ * Stores a request and its job (one statement). With an Idempotency-Key, a repeat (same
  * caller, same key, same body) returns the first request and enqueues
  * nothing; a repeat with another body throws IdempotencyKeyReused.
  * Unknown supplier or client ids are refused by the foreign keys (no
@@ -47,19 +48,13 @@ export async function submitInvoiceRequest(db: Knex, input: SubmitInput): Promis
   const bodyHash = hashBody(input.body);
   let request: InvoiceRequestRow | null;
   try {
-    request = await db.transaction(async (trx) => {
-      const row = await insertInvoiceRequest(trx, {
-        caller: input.caller,
-        idempotency_key: input.idempotencyKey ?? null,
-        body_hash: bodyHash,
-        payload: input.body,
-        supplier_party_id: input.body.supplierId,
-        client_party_id: input.body.clientId,
-      });
-      if (row) {
-        await enqueueJob(trx, INVOICE_REQUEST_JOB, { requestId: row.id }, { subjectType: 'invoice_request', subjectId: row.id });
-      }
-      return row;
+    request = await insertInvoiceRequest(db, {
+      caller: input.caller,
+      idempotency_key: input.idempotencyKey ?? null,
+      body_hash: bodyHash,
+      payload: input.body,
+      supplier_party_id: input.body.supplierId,
+      client_party_id: input.body.clientId,
     });
   } catch (err) {
     throw unknownPartyError(err, input.body) ?? err;

@@ -61,9 +61,12 @@ export async function listParties(db: Db, opts: { role?: PartyRole; afterId?: nu
 /**
  * THE numbering lock: the supplier row, locked until the caller's
  * transaction ends. Every invoice number is taken while holding it.
+ * FOR NO KEY UPDATE is the FOR UPDATE strength that still lets foreign-key
+ * checks (FOR KEY SHARE) through: numberers queue behind each other, but a
+ * POST /api/v1/invoice-requests naming this supplier does not wait for them.
  */
 export async function lockSupplier(trx: Knex.Transaction, id: number): Promise<PartyRow | null> {
-  const { rows } = await trx.raw(`SELECT ${PARTY_COLUMNS} FROM parties WHERE id = ? FOR UPDATE`, [id]);
+  const { rows } = await trx.raw(`SELECT ${PARTY_COLUMNS} FROM parties WHERE id = ? FOR NO KEY UPDATE`, [id]);
   return toParty(rows[0]);
 }
 

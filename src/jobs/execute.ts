@@ -81,7 +81,8 @@ async function runHandler(
   const timers: NodeJS.Timeout[] = [];
   let onGiveUp: (() => void) | undefined;
   const gaveUp = new Promise<Settled>((resolve) => (onGiveUp = () => resolve({ ok: false, hung: true })));
-  ac.signal.addEventListener('abort', () => timers.push(setTimeout(onGiveUp!, deps.abortGraceMs)), { once: true });
+  // unref: an abort that lands after the run ended (a late heartbeat) must not hold the process open.
+  ac.signal.addEventListener('abort', () => timers.push(setTimeout(onGiveUp!, deps.abortGraceMs).unref()), { once: true });
   const abort = (reason: Error) => !ac.signal.aborted && ac.abort(reason);
   timers.push(setTimeout(() => abort(new TransientError(`timed out after ${def.timeoutMs} ms`)), def.timeoutMs));
   const onStop = () => abort(new StopRequested('worker stopping'));

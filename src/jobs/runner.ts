@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Knex } from 'knex';
 import type { Logger } from '../log.js';
 import type { Random } from './backoff.js';
@@ -23,7 +24,7 @@ export interface JobRunnerOptions {
   definitions: readonly JobDefinition[];
   /** Redis doorbell; absent = in-process bell (one worker, e.g. the embedded demo). */
   redis?: { url: string; prefix: string } | undefined;
-  /** Jobs run at once (the knex pool needs this + 2 connections). */
+  /** Jobs run at once (size the knex pool at least this + 4: batched claims and completions, sweeper, heartbeats). */
   concurrency: number;
   log: Logger;
   /** Sweeper period (Default: 15 s, JOBS_SWEEP_INTERVAL_MS). */
@@ -67,16 +68,18 @@ export function openJobRunnerCount(): number {
   return openRunners.size;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** A due row whose claim found it locked (someone else is claiming or changing it) is rung again after this. */
 const LOCKED_RETRY_MS = 100;
+/** Claims and completions: up to 3 statements of each in flight, batching whatever queues behind them. */
+const BATCHING = { maxBatch: 200, maxInFlight: 3 };
 
 type Claim = { id: number; token: string };
-const matching = (rows: JobRow[], items: Claim[]) => {
+/** Each item's row, if the statement moved it under that item's token (tokenOf: where the row says which). */
+const matching = <R extends JobRow>(rows: R[], items: Claim[], tokenOf: (row: R) => string | null) => {
   const byId = new Map(rows.map((r) => [Number(r.id), r]));
   return items.map((c) => {
     const row = byId.get(c.id);
-    return row && row.claim_token === c.token ? row : null;
+    return row && tokenOf(row) === c.token ? row : null;
   });
 };
 
@@ -86,18 +89,22 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   const definitions = new Map(opts.definitions.map((d) => [d.kind as string, d]));
   const connection = listenConnectionOf(opts.db);
   const listen = (opts.listen ?? true) && connection !== null;
-  // PGlite has one connection: jobs there run one at a time.
-  const concurrency = connection === null && !opts.redis ? 1 : opts.concurrency;
+  // PGlite (knex-pglite forces a pool of one) runs jobs one at a time: a
+  // handler's transaction would otherwise starve every other job's queries.
+  const singleConnection = ((opts.db.client.config as Knex.Config).pool?.max ?? 10) <= 1;
+  const concurrency = singleConnection ? 1 : opts.concurrency;
   const abortGraceMs = opts.abortGraceMs ?? 2000;
   const stopController = new AbortController();
+  // Every running job listens on it; more than 10 at once is expected, not a leak.
+  setMaxListeners(concurrency + 10, stopController.signal);
   // Concurrent claims and completions go to Postgres as one statement each (batcher.ts).
   const claim = createBatcher<Claim, JobRow | null>(async (items) => {
     const unique = [...new Map(items.map((c) => [c.id, c])).values()];
-    return matching(await claimJobs(opts.db, unique, opts.now?.()), items);
-  });
+    return matching(await claimJobs(opts.db, unique, opts.now?.()), items, (row) => row.claim_token);
+  }, BATCHING);
   const complete = createBatcher<Claim & { at: Date | undefined }, JobRow | null>(async (items) =>
-    matching(await completeJobs(opts.db, items, items[0]!.at), items),
-  );
+    matching(await completeJobs(opts.db, items, items[0]!.at), items, (row) => row.completed_by),
+  BATCHING);
   const deps: ExecuteDeps = {
     db: opts.db, definitions, log, now: opts.now, random: opts.random, onPermanentFailure: opts.onPermanentFailure, heartbeat: true, abortGraceMs,
     completeRun: (id, token, at) => complete({ id, token, at }),
@@ -171,10 +178,16 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     if (ringAfterRelease.delete(id) && !stopping) ringLogged([id]);
   }
 
+  /** true when every running job settled within ms; false at the deadline or on a forced stop. */
   async function waitInflight(ms: number): Promise<boolean> {
-    const deadline = sleep(ms).then(() => false);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
     const forced = new Promise<boolean>((resolve) => (abortNow = () => resolve(false)));
-    return Promise.race([Promise.all([...inflight]).then(() => true), deadline, forced]);
+    try {
+      return await Promise.race([Promise.all([...inflight]).then(() => true), deadline, forced]);
+    } finally {
+      clearTimeout(timer); // a pending 30 s timer would keep a stopped worker's process alive
+    }
   }
 
   async function shutdown(graceMs: number): Promise<void> {

@@ -1,19 +1,12 @@
-import type { Knex } from 'knex';
-import { CHANNEL, resetStuckJobs, type At } from './store.js';
+import { CHANNEL, NOW, rows, ts, type At, type Db } from './store.js';
+import { resetStuckJobs } from './store-sweep.js';
 import type { JobAttemptRow, JobRow, JobStatus } from './types.js';
 
 // Operator actions on the job ledger (admin page, `herald queue ...`). They
 // only write rows: a row made claimable fires the jobs_notify trigger, so any
 // listening worker rings it without this process touching Redis.
 
-type Db = Knex | Knex.Transaction;
 const INT_MAX = 2_147_483_647;
-const NOW = 'coalesce(?::timestamptz, now())';
-const ts = (at: At): string | null => (at ? at.toISOString() : null);
-
-async function rows<T>(db: Db, sql: string, bindings: readonly unknown[]): Promise<T[]> {
-  return ((await db.raw(sql, bindings as Knex.RawBinding[])) as { rows: T[] }).rows;
-}
 
 export interface JobFilter {
   status?: JobStatus | readonly JobStatus[];

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../log.js';
 import { runPermanentFailureHook } from './execute.js';
-import { listDueJobs, resetStuckJobs, tryLockSweeper, type KindLimits } from './store.js';
+import { listDueJobs, resetStuckJobs, tryLockSweeper, type KindLimits } from './store-sweep.js';
 import type { JobDefinition, PermanentFailureHook } from './types.js';
 
 // The safety net that makes Redis disposable. Every worker runs one; a

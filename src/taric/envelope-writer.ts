@@ -8,7 +8,7 @@ import {
   renderTransaction,
   type RenderedTransaction,
 } from './serialize.js';
-import { MAX_ISSUES_PER_ENVELOPE, schemaPathFor, sharedValidatorPool, type ValidatorPool } from './validate.js';
+import { MAX_ISSUES_PER_ENVELOPE, schemaPathFor, sharedValidator, type Validator } from './validate.js';
 import type { TaskResult } from './validate-worker.js';
 
 export { UnexportableRecordError } from './serialize.js';
@@ -51,8 +51,6 @@ export interface BuildEnvelopesOptions {
   schema?: 'herald' | string;
   /** Bytes per sink write and per validation chunk (default 256 KiB; measured in scripts/bench/envelope.ts). */
   segmentBytes?: number;
-  /** Validator pool (default: the process-wide one). */
-  pool?: ValidatorPool;
 }
 
 export interface BuiltTransaction {
@@ -122,7 +120,7 @@ function checkOptions(opts: BuildEnvelopesOptions): void {
 
 interface Context {
   opts: BuildEnvelopesOptions;
-  pool: ValidatorPool | null;
+  validator: Validator | null;
   schemaPath: string;
   segmentBytes: number;
   bytesWritten: number;
@@ -221,7 +219,7 @@ class OpenEnvelope {
     this.md5.update(buf);
     // A segment of only the header or the closing tag has nothing to
     // validate (alone it would be an envelope without transactions).
-    if (this.ctx.pool && this.segmentTransactions > 0) await this.submit(buf, last);
+    if (this.ctx.validator && this.segmentTransactions > 0) await this.submit(buf, last);
     await this.sink.write(buf);
     this.ctx.bytesWritten += buf.length;
     this.ctx.opts.onProgress?.({ transactions: this.ctx.transactionsDone, bytes: this.ctx.bytesWritten });
@@ -235,7 +233,7 @@ class OpenEnvelope {
   // the schemas have no identity constraints. Waits for a free chunk slot,
   // which bounds the memory queued for validation.
   private async submit(buf: Buffer, last: boolean): Promise<void> {
-    const { result } = await this.ctx.pool!.validateChunk({
+    const { result } = await this.ctx.validator!.validateChunk({
       schemaPath: this.ctx.schemaPath,
       parts: [this.segmentHasHeader ? '' : this.header, buf, last ? '' : ENVELOPE_FOOTER],
       prefixLines: this.segmentHasHeader ? 0 : HEADER_LINES,
@@ -250,10 +248,10 @@ class OpenEnvelope {
 /** Render, split, checksum and validate; see the rules at the top of this file. */
 export async function buildEnvelopes(opts: BuildEnvelopesOptions): Promise<BuiltEnvelope[]> {
   checkOptions(opts);
-  const pool = (opts.validate ?? true) ? (opts.pool ?? sharedValidatorPool()) : null;
+  const validator = (opts.validate ?? true) ? sharedValidator() : null;
   const ctx: Context = {
     opts,
-    pool,
+    validator,
     schemaPath: schemaPathFor(opts.schema ?? 'herald'),
     segmentBytes: opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
     bytesWritten: 0,

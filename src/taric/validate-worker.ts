@@ -147,8 +147,10 @@ function runFile(task: FileTask): TaskResult {
   const errors: RawError[] = xml.withStructuredErrors((errs: RawError[]) => {
     const rc = xml.xmlSchemaValidateFile(ctxt, path.resolve(task.path), 0);
     const real = errs.filter((e) => e.level >= XML_ERR_ERROR);
-    // A file that cannot be opened fails without a structured error.
-    if (rc !== 0 && real.length === 0) real.push({ level: XML_ERR_ERROR, line: 0, column: 0, message: `cannot validate ${task.path} (libxml2 code ${rc})` });
+    // A file that cannot be read fails with -1 and no structured error.
+    if (rc !== 0 && real.length === 0) {
+      real.push({ level: XML_ERR_ERROR, line: 0, column: 0, message: rc < 0 ? `cannot read ${task.path}` : `libxml2 failed with code ${rc}` });
+    }
     return real;
   });
   return { id: task.id, issues: toIssues(errors, task.maxIssues, (l) => l), count: errors.length, ms: 0 };

@@ -1,4 +1,4 @@
-import os from 'node:os';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -6,17 +6,24 @@ import type { ValidationIssue } from './envelope-writer.js';
 import type { ChunkTask, FileTask, LoadTask, TaskResult } from './validate-worker.js';
 import { HERALD_ENVELOPE_XSD } from './xsd.js';
 
-// XSD validation off the main thread. A small pool of worker threads
-// (validate-worker.ts) validates envelope chunks while the main thread keeps
-// rendering, so render and validation overlap and use both cores. The
-// schemas have no identity constraints (no xs:key/xs:unique), so validating
-// groups of transactions, each wrapped in the envelope's own header and
-// footer, is equivalent to validating the whole file (DESIGN.md); chunks keep
-// memory bounded whatever the envelope size.
+// XSD validation off the main thread: one worker thread (validate-worker.ts)
+// validates envelope chunks while the main thread keeps rendering, so render
+// and validation overlap on the two cores. The schemas have no identity
+// constraints (no xs:key/xs:unique), so validating groups of transactions,
+// each wrapped in the envelope's own header and footer, is equivalent to
+// validating the whole file (DESIGN.md); chunks keep memory bounded.
 //
-// The pool is created on first use and kept for the life of the process
-// (worker start-up, with tsx and the schema parse, costs ~0.3 s); its workers
-// hold the event loop open only while a task is in flight.
+// ONE worker, and libxmljs nowhere else in the process: libxmljs's SWIG
+// bindings keep per-process type templates, so two live isolates using it
+// crash (tried here: two workers segfaulted when terminated; a worker plus
+// the main thread died with V8 "Cannot create a handle without a
+// HandleScope" in createWrap). Workers one after another are fine, so a
+// crashed worker is simply replaced. Tests read XML back with saxes and
+// validate through this module for the same reason.
+//
+// The worker starts on first use and stays for the life of the process
+// (start-up costs ~0.3 s with tsx and the schema parse); it holds the event
+// loop open only while a task is in flight.
 
 export const MAX_ISSUES_PER_ENVELOPE = 200;
 
@@ -38,11 +45,12 @@ export interface ChunkRequest {
   maxIssues: number;
 }
 
-// Chunks reach the workers through a few reusable SharedArrayBuffer slots:
-// no allocation per chunk, and nothing for a mostly idle worker heap to keep
-// as garbage (transferring a fresh buffer per chunk left tens of MB of dead
-// ArrayBuffers in the worker until its next GC). Two slots per worker: one
-// being validated, one queued.
+// Chunks reach the worker through two reusable SharedArrayBuffer slots (one
+// being validated, one queued): no allocation per chunk, and nothing for the
+// mostly idle worker heap to keep as garbage (a fresh transferred buffer per
+// chunk left tens of MB of dead ArrayBuffers in the worker until its next GC).
+const CHUNK_SLOTS = 2;
+
 interface ChunkSlot {
   memory: SharedArrayBuffer;
   busy: boolean;
@@ -53,16 +61,11 @@ interface Pending {
   reject(e: Error): void;
 }
 
-interface Slot {
-  worker: Worker;
-  pending: Map<number, Pending>;
-}
-
 // Under tsx (the source tree) a worker does not inherit the parent's module
 // hooks, so a two-line CommonJS bootstrap registers tsx's require hook and
 // loads the TypeScript entry. The require hook, not tsx's ESM loader: the
 // ESM loader runs its own hooks thread per worker, which measured +35-65 MB
-// RSS per worker against +10 MB. Compiled output (.js) would load directly.
+// RSS against +10 MB. Compiled output (.js) would load directly.
 const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './validate-worker.ts' : './validate-worker.js', import.meta.url);
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
@@ -71,30 +74,26 @@ require(workerData.entry);`;
 
 // Loading libxmljs creates thousands of binding functions; with V8's default
 // young generation that briefly commits ~50 MB of worker heap (RSS peak
-// +35 MB); capped at 4 MB it commits ~23 MB and runs as fast.
+// +35 MB); capped at 4 MB it commits ~23 MB and validates as fast.
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
 
 function startWorker(): Worker {
   if (!ENTRY.pathname.endsWith('.ts')) return new Worker(ENTRY, { resourceLimits: WORKER_LIMITS });
-  const tsx = fileURLToPath(import.meta.resolve('tsx/cjs/api'));
+  const tsx = createRequire(import.meta.url).resolve('tsx/cjs/api');
   return new Worker(BOOTSTRAP, { eval: true, workerData: { tsx, entry: fileURLToPath(ENTRY) }, resourceLimits: WORKER_LIMITS });
 }
 
-export class ValidatorPool {
-  private readonly slots: Slot[] = [];
-  private readonly chunkSlots: ChunkSlot[] = [];
+export class Validator {
+  private worker: Worker | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private readonly slots: ChunkSlot[] = Array.from({ length: CHUNK_SLOTS }, () => ({ memory: new SharedArrayBuffer(0), busy: false }));
   private readonly slotWaiters: Array<() => void> = [];
   private nextId = 1;
 
-  constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError('validator pool size must be a whole number >= 1');
-    for (let i = 0; i < size * 2; i++) this.chunkSlots.push({ memory: new SharedArrayBuffer(0), busy: false });
-  }
-
   /**
    * Queue a chunk for validation. Resolves once the chunk is copied into a
-   * free slot (waiting while all are busy: the caller's backpressure); `result`
-   * resolves when a worker has validated it.
+   * free slot (waiting while both are busy: the caller's backpressure);
+   * `result` resolves when the worker has validated it.
    */
   async validateChunk(req: ChunkRequest): Promise<{ result: Promise<TaskResult> }> {
     const bytes = req.parts.reduce((n, p) => n + (typeof p === 'string' ? Buffer.byteLength(p) : p.length), 0);
@@ -103,15 +102,36 @@ export class ValidatorPool {
     const view = Buffer.from(slot.memory, 0, bytes);
     let at = 0;
     for (const p of req.parts) at += typeof p === 'string' ? view.write(p, at) : p.copy(view, at);
-    const { parts: _parts, ...rest } = req;
-    const result = this.run({ kind: 'chunk', ...rest, memory: slot.memory, length: bytes });
+    const { schemaPath, prefixLines, firstLine, maxIssues } = req;
+    const result = this.run({ kind: 'chunk', schemaPath, prefixLines, firstLine, maxIssues, memory: slot.memory, length: bytes });
     const release = () => this.releaseSlot(slot);
     result.then(release, release);
     return { result };
   }
 
+  /** Start the worker and have it parse the schema now (so timings exclude start-up). */
+  async prepare(schema: SchemaChoice = 'herald'): Promise<void> {
+    await this.run({ kind: 'load', schemaPath: schemaPathFor(schema) });
+  }
+
+  run(task: Task): Promise<TaskResult> {
+    const worker = this.worker ?? this.spawn();
+    const id = this.nextId++;
+    return new Promise<TaskResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (this.pending.size === 1) worker.ref();
+      worker.postMessage({ ...task, id });
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.terminate();
+  }
+
   private acquireSlot(): Promise<ChunkSlot> {
-    const free = this.chunkSlots.find((s) => !s.busy);
+    const free = this.slots.find((s) => !s.busy);
     if (free) {
       free.busy = true;
       return Promise.resolve(free);
@@ -124,75 +144,44 @@ export class ValidatorPool {
     this.slotWaiters.shift()?.();
   }
 
-  run(task: Task): Promise<TaskResult> {
-    return this.send(this.leastBusy(), task);
-  }
-
-  private send(slot: Slot, task: Task): Promise<TaskResult> {
-    const id = this.nextId++;
-    return new Promise<TaskResult>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      if (slot.pending.size === 1) slot.worker.ref();
-      slot.worker.postMessage({ ...task, id });
-    });
-  }
-
-  /** Start every worker and have it parse the schema (so timing excludes start-up). */
-  async prepare(schema: SchemaChoice = 'herald'): Promise<void> {
-    while (this.slots.length < this.size) this.spawn();
-    await Promise.all(this.slots.map((slot) => this.send(slot, { kind: 'load', schemaPath: schemaPathFor(schema) })));
-  }
-
-  inFlight(): number {
-    return this.slots.reduce((n, s) => n + s.pending.size, 0);
-  }
-
-  async close(): Promise<void> {
-    const slots = this.slots.splice(0);
-    await Promise.all(slots.map((s) => s.worker.terminate()));
-  }
-
-  private leastBusy(): Slot {
-    if (this.slots.length < this.size) return this.spawn();
-    return this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
-  }
-
-  private spawn(): Slot {
-    const slot: Slot = { worker: startWorker(), pending: new Map() };
+  private spawn(): Worker {
+    const worker = startWorker();
     const failAll = (err: Error) => {
-      const i = this.slots.indexOf(slot);
-      if (i >= 0) this.slots.splice(i, 1); // replaced on next use
-      for (const p of slot.pending.values()) p.reject(err);
-      slot.pending.clear();
+      if (this.worker === worker) this.worker = null; // replaced on next use
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
     };
-    slot.worker.on('message', (r: TaskResult) => {
-      const p = slot.pending.get(r.id);
+    worker.on('message', (r: TaskResult) => {
+      const p = this.pending.get(r.id);
       if (!p) return;
-      slot.pending.delete(r.id);
-      if (slot.pending.size === 0) slot.worker.unref();
+      this.pending.delete(r.id);
+      if (this.pending.size === 0) worker.unref();
       if (r.error) p.reject(new Error(r.error));
       else p.resolve(r);
     });
-    slot.worker.on('error', (err) => failAll(new Error(`XSD validation worker failed: ${err.message}`, { cause: err })));
-    slot.worker.on('exit', (code) => failAll(new Error(`XSD validation worker exited (code ${code})`)));
-    slot.worker.unref();
-    this.slots.push(slot);
-    return slot;
+    worker.on('error', (err) => failAll(new Error(`XSD validation worker failed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => {
+      if (this.worker === worker || this.pending.size > 0) failAll(new Error(`XSD validation worker exited (code ${code})`));
+    });
+    worker.unref();
+    this.worker = worker;
+    return worker;
   }
 }
 
-let shared: ValidatorPool | undefined;
+let shared: Validator | undefined;
 
-/** The process-wide pool: one worker per spare core, at most two. */
-export function sharedValidatorPool(): ValidatorPool {
-  shared ??= new ValidatorPool(Math.max(1, Math.min(2, os.availableParallelism() - 1)));
+/** The process's validator (there must be only one: see the top of this file). */
+export function sharedValidator(): Validator {
+  shared ??= new Validator();
   return shared;
 }
 
+/** Stop the worker (before exit, or in tests); the next use starts a new one. */
 export async function closeSharedValidatorPool(): Promise<void> {
-  const pool = shared;
+  const v = shared;
   shared = undefined;
-  await pool?.close();
+  await v?.close();
 }
 
 export interface FileValidation {
@@ -202,10 +191,12 @@ export interface FileValidation {
 }
 
 /**
- * Validate an envelope file on disk (streaming, in a worker) against Herald's
- * schema or another envelope.xsd, e.g. the published one kept beside the repo.
+ * Validate an XML file on disk (streaming, in the worker) against Herald's
+ * envelope schema or another XSD, e.g. the published envelope.xsd kept beside
+ * the repo. Issues carry the file's line numbers and, where libxml2 names
+ * one, the element.
  */
 export async function validateEnvelopeFile(file: string, schema: SchemaChoice = 'herald', maxIssues = MAX_ISSUES_PER_ENVELOPE): Promise<FileValidation> {
-  const r = await sharedValidatorPool().run({ kind: 'file', schemaPath: schemaPathFor(schema), path: path.resolve(file), maxIssues });
+  const r = await sharedValidator().run({ kind: 'file', schemaPath: schemaPathFor(schema), path: path.resolve(file), maxIssues });
   return { valid: r.count === 0, issues: r.issues, issueCount: r.count };
 }

@@ -22,6 +22,7 @@ export const ENVELOPE_NS = 'urn:publicid:-:DGTAXUD:GENERAL:ENVELOPE:1.0';
 export const MESSAGE_NS = 'urn:publicid:-:DGTAXUD:TARIC:MESSAGE:1.0';
 const XS_NS = 'http://www.w3.org/2001/XMLSchema';
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+const FORM_DEFAULTS = 'elementFormDefault="qualified" attributeFormDefault="unqualified"';
 
 /** Absolute path of the committed schema folder (xsd/ at the repo root). */
 export const XSD_DIR = fileURLToPath(new URL('../../xsd/', import.meta.url));
@@ -75,7 +76,8 @@ function taricXsd(): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     HEADER_COMMENT,
-    `<xs:schema xmlns=${attr(MESSAGE_NS)} xmlns:xs=${attr(XS_NS)} xmlns:env=${attr(ENVELOPE_NS)} targetNamespace=${attr(MESSAGE_NS)} elementFormDefault="qualified" attributeFormDefault="unqualified">`,
+    `<xs:schema xmlns=${attr(MESSAGE_NS)} xmlns:xs=${attr(XS_NS)} xmlns:env=${attr(ENVELOPE_NS)} ` +
+      `targetNamespace=${attr(MESSAGE_NS)} ${FORM_DEFAULTS}>`,
     `  <xs:import namespace=${attr(ENVELOPE_NS)} schemaLocation="envelope.xsd"/>`,
     ...Object.entries(SIMPLE_TYPES).map(([name, type]) => renderSimpleType(name, type)),
     '  <xs:element name="abstract.record" abstract="true"/>',
@@ -120,7 +122,7 @@ function envelopeXsd(): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     HEADER_COMMENT,
-    `<xs:schema xmlns=${attr(ENVELOPE_NS)} xmlns:xs=${attr(XS_NS)} targetNamespace=${attr(ENVELOPE_NS)} elementFormDefault="qualified" attributeFormDefault="unqualified">`,
+    `<xs:schema xmlns=${attr(ENVELOPE_NS)} xmlns:xs=${attr(XS_NS)} targetNamespace=${attr(ENVELOPE_NS)} ${FORM_DEFAULTS}>`,
     `  <xs:import namespace=${attr(MESSAGE_NS)} schemaLocation="taric3.xsd"/>`,
     '  <xs:element name="envelope">',
     '    <xs:complexType>',

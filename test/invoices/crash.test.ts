@@ -123,32 +123,36 @@ describe('invoices crash recovery (real processes, SIGKILL)', function () {
   });
 
   it('3. after the invoice commits, before COMPLETED: the retry finds the invoice, links it, takes no number', async () => {
-    const ids = await queue(COUNT);
+    await queue(COUNT);
     await crashWorkerAt('invoice-request:after-invoice-commit');
-    const orphan = await db()('invoices').select('id', 'request_id', 'invoice_number_int');
-    expect(orphan).to.have.length(1);
-    expect(ids).to.include(orphan[0].request_id);
-    expect(await db()('invoice_requests').where({ id: orphan[0].request_id }).first()).to.include({ status: 'processing', invoice_id: null });
+    // The dead worker's own request: its invoice committed, the request not COMPLETED.
+    const orphans = await db()('invoice_requests as r').join('invoices as i', 'i.request_id', 'r.id').where('r.status', 'processing').select('r.id', 'i.id as invoice_id');
+    expect(orphans).to.have.length(1);
+    const before = Number((await db()('parties').where({ id: supplierId }).first()).last_invoice_number);
 
     await sweepAsIfLater();
     await finishWithFreshWorker();
     await expectClean(db(), supplierId, COUNT);
     // Linked to the invoice made before the crash, not a new one.
-    expect(await db()('invoice_requests').where({ id: orphan[0].request_id }).first()).to.include({ status: 'completed', invoice_id: orphan[0].id });
-    expect(Number(orphan[0].invoice_number_int)).to.equal(1);
+    expect(await db()('invoice_requests').where({ id: orphans[0].id }).first()).to.include({ status: 'completed', invoice_id: orphans[0].invoice_id });
+    expect(before).to.be.at.least(1);
   });
 
   it('4. after COMPLETED: the retry does nothing', async () => {
     await queue(COUNT);
     await crashWorkerAt('invoice-request:after-completed');
-    const completed = await db()('invoice_requests').where({ status: 'completed' });
-    expect(completed).to.have.length(1);
-    expect(await count(db()('invoices'))).to.equal(1);
+    const completed = await db()('invoice_requests').where({ status: 'completed' }).select('id', 'invoice_id');
+    const invoicesBefore = await count(db()('invoices'));
+    expect(completed.length).to.be.at.least(1);
+    expect(invoicesBefore).to.equal(completed.length);
+    // The job of the dead worker's request is still processing; its request is not.
+    const crashedJob = await db()('jobs').where({ status: 'processing' }).first();
+    expect(await db()('invoice_requests').where({ id: crashedJob.payload.requestId }).first()).to.include({ status: 'completed' });
 
     await sweepAsIfLater();
     await finishWithFreshWorker();
     await expectClean(db(), supplierId, COUNT);
-    expect(await db()('invoice_requests').where({ id: completed[0].id }).first()).to.include({ invoice_id: completed[0].invoice_id });
+    for (const r of completed) expect(await db()('invoice_requests').where({ id: r.id }).first()).to.include({ invoice_id: r.invoice_id });
   });
 });
 

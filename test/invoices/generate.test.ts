@@ -67,7 +67,7 @@ describe('invoices.generateInvoice', () => {
     const first = await generateInvoice(t.get().db, body(s.id, c.id), { requestId });
     const again = await generateInvoice(t.get().db, body(s.id, c.id), { requestId });
     expect(first.created).to.equal(true);
-    expect(again).to.deep.equal({ id: first.id, invoiceNumber: first.invoiceNumber, created: false });
+    expect(again).to.deep.equal({ id: first.id, invoiceNumber: first.invoiceNumber, created: false, companions: 0 });
     const next = await generateInvoice(t.get().db, body(s.id, c.id));
     expect(next.invoiceNumber).to.equal('INV-000002');
     expect(await t.get().db('invoices').where({ request_id: requestId })).to.have.length(1);
@@ -83,5 +83,52 @@ describe('invoices.generateInvoice', () => {
     const supplier = await t.get().db('parties').where({ id: s.id }).first();
     expect(Number(supplier.last_invoice_number)).to.equal(1);
     void crypto;
+  });
+
+  describe('batch numbering (companions)', () => {
+    async function submitted(supplierId: number, clientId: number, payload: unknown = body(supplierId, clientId)): Promise<string> {
+      const [row] = await t.get().db('invoice_requests')
+        .insert({ caller: 'test', body_hash: crypto.randomUUID(), payload: JSON.stringify(payload), supplier_party_id: supplierId, client_party_id: clientId })
+        .returning('id');
+      return row.id;
+    }
+
+    it('numbers the newest pending requests of the same supplier in the same transaction and completes them', async () => {
+      const s = await seedSupplier(t.get().db);
+      const other = await seedSupplier(t.get().db, { name: 'Other' });
+      const c = await seedClient(t.get().db);
+      const own = await submitted(s.id, c.id);
+      const pending = [await submitted(s.id, c.id), await submitted(s.id, c.id), await submitted(s.id, c.id)];
+      const untouched = await submitted(other.id, c.id);
+      await t.get().db('invoice_requests').where({ id: own }).update({ status: 'processing' });
+
+      const made = await generateInvoice(t.get().db, body(s.id, c.id), { requestId: own, companions: 2 });
+      expect(made).to.include({ invoiceNumber: 'INV-000001', created: true, companions: 2 });
+      const rows = await t.get().db('invoice_requests').select('id', 'status', 'invoice_id');
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      // The own request is completed by its caller (the job), not here.
+      expect(byId.get(own)).to.include({ status: 'processing', invoice_id: null });
+      const numbers = await t.get().db('invoices').whereIn('request_id', pending).orderBy('invoice_number_int').select('request_id', 'invoice_number', 'id');
+      expect(numbers.map((n) => [n.request_id, n.invoice_number])).to.deep.equal([[pending[1], 'INV-000002'], [pending[2], 'INV-000003']]);
+      for (const n of numbers) expect(byId.get(n.request_id)).to.include({ status: 'completed', invoice_id: n.id });
+      expect(byId.get(pending[0]!)).to.include({ status: 'pending' });
+      expect(byId.get(untouched)).to.include({ status: 'pending' });
+      expect(Number((await t.get().db('parties').where({ id: s.id }).first()).last_invoice_number)).to.equal(3);
+    });
+
+    it('fails a companion that cannot become an invoice, and numbers the rest without a gap', async () => {
+      const s = await seedSupplier(t.get().db);
+      const c = await seedClient(t.get().db);
+      const own = await submitted(s.id, c.id);
+      const bad = await submitted(s.id, s.id, body(s.id, s.id));
+      const good = await submitted(s.id, c.id);
+      await generateInvoice(t.get().db, body(s.id, c.id), { requestId: own, companions: 10 });
+      expect(await t.get().db('invoice_requests').where({ id: bad }).first()).to.include({
+        status: 'failed',
+        error_message: `clientId ${s.id}: party is a supplier, not a client`,
+      });
+      const inv = await t.get().db('invoices').where({ request_id: good }).first();
+      expect(inv.invoice_number).to.equal('INV-000002');
+    });
   });
 });

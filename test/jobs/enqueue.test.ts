@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { useTestDb } from '../helpers/db.js';
 import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { getJob } from '../../src/jobs/store.js';
-import { CHANNEL } from '../../src/jobs/store.js';
+import { CHANNEL, getJob } from '../../src/jobs/store.js';
 import './kinds.js';
 
 describe('jobs.enqueueJob', () => {

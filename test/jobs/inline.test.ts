@@ -4,11 +4,12 @@ import ClientPgLite from 'knex-pglite';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { enqueueJob } from '../../src/jobs/enqueue.js';
 import { runJobsInline } from '../../src/jobs/inline.js';
+import { createJobRunner } from '../../src/jobs/runner.js';
 import { getJob } from '../../src/jobs/store.js';
 import { listJobAttempts } from '../../src/jobs/store-admin.js';
 import type { JobRow } from '../../src/jobs/types.js';
 import { recordKind } from './kinds.js';
-import { createRunsTable, jobStatuses, runsOf } from './support.js';
+import { createRunsTable, jobStatuses, quietLog, runsOf, waitFor } from './support.js';
 
 // The inline runner on the embedded database (PGlite, in memory): one
 // connection, no LISTEN, no Redis, exactly as the demo runs.
@@ -81,5 +82,18 @@ describe('jobs.runJobsInline (PGlite)', function () {
     const { id } = await enqueueJob(db, 'test-record', { tag: 'perm', failTimes: 1, errorClass: 'permanent' });
     await runJobsInline(db, [recordKind()], { onPermanentFailure: async (job, ctx) => void (await ctx.db('test_mails').insert({ job_id: job.id })) });
     expect(await db('test_mails').where({ job_id: id })).to.have.length(1);
+  });
+
+  it('lets a worker without Redis run on PGlite too: one job at a time, found by its sweeper', async () => {
+    await enqueueJob(db, 'test-record', { tag: 'pglite-worker', enqueueNext: 2 });
+    await enqueueJob(db, 'test-record', { tag: 'pglite-worker', failTimes: 1 });
+    const runner = createJobRunner({ db, definitions: [recordKind()], concurrency: 8, log: quietLog, sweepIntervalMs: 100 });
+    await runner.start();
+    try {
+      await waitFor('4 completed jobs', async () => (await jobStatuses(db)).completed === 4, 30_000);
+    } finally {
+      await runner.stop({ graceMs: 1000 });
+    }
+    expect(runner.stats()).to.include({ completed: 4, failed: 1 });
   });
 });

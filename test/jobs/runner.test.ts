@@ -56,6 +56,9 @@ describe('jobs.createJobRunner', () => {
     expect(new Set(runs.map((r) => r.job_id)).size).to.equal(300);
     expect(runs.every((r) => r.attempt === 1)).to.equal(true);
     expect(await jobStatuses(db)).to.deep.equal({ completed: 300 });
+    const [sa, sb] = [a.stats(), b.stats()];
+    expect(sa.completed + sb.completed, 'each runner counted what it completed').to.equal(300);
+    expect(sa.lost + sb.lost).to.equal(0);
   });
 
   it('picks up a row inserted by plain SQL in a committed transaction, and never one that rolled back', async () => {
@@ -63,7 +66,8 @@ describe('jobs.createJobRunner', () => {
     await startRunner();
     await db
       .transaction(async (trx) => {
-        await trx.raw(`INSERT INTO jobs (kind, payload) VALUES ('test-record', '{"tag":"rolled-back"}')`);
+        await enqueueJob(trx, 'test-record', { tag: 'rolled-back' });
+        await trx.raw(`INSERT INTO jobs (kind, payload) VALUES ('test-record', '{"tag":"rolled-back-sql"}')`);
         throw new Error('rollback');
       })
       .catch(() => undefined);
@@ -71,7 +75,10 @@ describe('jobs.createJobRunner', () => {
       await trx.raw(`INSERT INTO jobs (kind, payload) VALUES ('test-record', '{"tag":"by-trigger"}')`);
     });
     await allDone(1);
+    await runners[0]!.sweeper.runOnce(); // a sweep finds nothing else either
+    await new Promise((r) => setTimeout(r, 200));
     expect((await runsOf(db)).map((r) => r.tag)).to.deep.equal(['by-trigger']);
+    expect(await jobStatuses(db)).to.deep.equal({ completed: 1 });
   });
 
   it('retries on its own timers after a short backoff, then completes', async () => {
@@ -81,6 +88,7 @@ describe('jobs.createJobRunner', () => {
     await allDone(1);
     expect(await getJob(db, id)).to.include({ status: 'completed', attempts: 3 });
     expect((await listJobAttempts(db, id)).map((h) => h.outcome)).to.deep.equal(['failed', 'failed', 'completed']);
+    expect(runners[0]!.stats()).to.include({ failed: 2, completed: 1, lost: 0 });
   });
 
   it('re-rings a zero-delay snooze once bee-queue has released the bell', async () => {

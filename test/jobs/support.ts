@@ -20,7 +20,9 @@ export const quietLog: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'sil
 
 /** A Redis key prefix of this test file's own (several test files share one Redis). */
 export function redisPrefix(fileUrl: string, label = ''): string {
-  const stem = path.basename(new URL(fileUrl).pathname).replace(/\.test\.ts$/, '');
+  // Directory + file name: test/exporter/crash.test.ts and test/jobs/crash.test.ts may run in one process.
+  const file = new URL(fileUrl).pathname;
+  const stem = `${path.basename(path.dirname(file))}-${path.basename(file).replace(/\.test\.ts$/, '')}`;
   return `herald-test:${stem}${label ? `-${label}` : ''}:${process.pid}`;
 }
 

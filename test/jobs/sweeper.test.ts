@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import { useTestDb } from '../helpers/db.js';
 import { BeeQueueDoorbell } from '../../src/jobs/bee-doorbell.js';
 import { getJob } from '../../src/jobs/store.js';
+import { SWEEPER_LOCK_KEY } from '../../src/jobs/store-sweep.js';
 import { listJobAttempts } from '../../src/jobs/store-admin.js';
 import { createSweeper, UNKNOWN_KIND_STUCK_AFTER_MS } from '../../src/jobs/sweeper.js';
 import type { JobRow } from '../../src/jobs/types.js';
@@ -107,7 +108,7 @@ describe('jobs.sweeper', () => {
     const { log, lines } = capturingLog();
     const sweeper = createSweeper({ db, definitions, log, intervalMs: 1000 });
     await db.transaction(async (trx) => {
-      await trx.raw(`SELECT pg_advisory_xact_lock(${0x6a6f6273})`);
+      await trx.raw(`SELECT pg_advisory_xact_lock(${SWEEPER_LOCK_KEY})`);
       expect(await sweeper.runOnce({ now: NOW })).to.deep.equal({ locked: false, reset: 0, failedPermanent: 0, rerung: 0, due: 0 });
     });
     expect(await getJob(db, stuck)).to.include({ status: 'processing' });

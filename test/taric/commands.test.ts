@@ -8,12 +8,15 @@ import { Command } from 'commander';
 import { registerTaricCommands } from '../../src/taric/commands.js';
 import { importJsonText } from '../../src/taric/import-json.js';
 import { useTestDb } from '../helpers/db.js';
-import { getWorkbasket, type WorkbasketSummary } from '../../src/taric/store.js';
+import { getWorkbasket, listWorkbaskets, type WorkbasketSummary } from '../../src/taric/store.js';
 import { countRows, footnoteWorkbasket } from './workbasket-helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-describe('taric.commands (herald workbaskets)', () => {
+describe('taric.commands (herald workbaskets)', function () {
+  // Each test spawns the CLI (node + tsx start-up: 2-3 s idle, 10 s and more
+  // on a loaded 2-core machine).
+  this.timeout(240_000);
   const t = useTestDb(import.meta.url);
   const db = () => t.get().db;
   let tmp: string;
@@ -86,7 +89,7 @@ describe('taric.commands (herald workbaskets)', () => {
   });
 
   it('lists workbaskets, filtered by status, as text or JSON', async () => {
-    const all = JSON.parse(herald('workbaskets', 'list', '--json').stdout) as WorkbasketSummary[];
+    const all = await listWorkbaskets(db());
     expect(all.length).to.be.at.least(3);
     const ready = JSON.parse(herald('workbaskets', 'list', '--status', 'ready_for_export', '--json').stdout) as WorkbasketSummary[];
     expect(ready.length).to.be.at.least(1);

@@ -13,7 +13,10 @@ import { countRows, footnoteTransaction, longFootnoteTransaction, readyWorkbaske
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-describe('taric.dump (herald envelopes dump)', () => {
+describe('taric.dump (herald envelopes dump)', function () {
+  // Each test spawns the CLI (node + tsx start-up: 2-3 s idle, 10 s and more
+  // on a loaded 2-core machine).
+  this.timeout(240_000);
   const t = useTestDb(import.meta.url);
   const db = () => t.get().db;
   let dir: string;

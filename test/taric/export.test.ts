@@ -226,8 +226,15 @@ describe('taric.export', () => {
       const crashed = run(point);
       expect(crashed.signal, crashed.stderr).to.equal('SIGKILL');
       expect(await countRows(db())).to.deep.equal(before);
-      const { rows: locks } = await db().raw(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'envelopes'`);
-      expect(locks[0].n, 'the killed exporter still holds the envelopes lock').to.equal(0);
+      // Postgres ends the killed client's backend (rolling back, releasing
+      // the envelopes lock) once it sees the socket close.
+      let held = -1;
+      for (let i = 0; i < 300 && held !== 0; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 50));
+        const { rows } = await db().raw(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'envelopes'`);
+        held = rows[0].n;
+      }
+      expect(held, 'the killed exporter still holds the envelopes lock').to.equal(0);
       // The killed run had rendered its files (no cleanup ran): they show the ids it held.
       const leftBehind = fs.readdirSync(workDir).sort();
       expect(leftBehind.length).to.be.at.least(2);

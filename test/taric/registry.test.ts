@@ -1,15 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import libxml, { type XMLElement } from 'libxmljs';
 import { getRecordType, getSimpleType, isExportable, RECORD_TYPES, SIMPLE_TYPES } from '../../src/taric/registry/index.js';
 import { ORACLE_DIR, oracleIt } from './helpers/envelopes.js';
-
-const XS = { xs: 'http://www.w3.org/2001/XMLSchema' };
-
-function attr(el: XMLElement, name: string): string | undefined {
-  return el.getAttribute(name)?.value();
-}
+import { child, children, parseXml } from './helpers/xml.js';
 
 describe('taric.registry', () => {
   it('holds 102 record types, each found by its element name', () => {
@@ -34,30 +28,33 @@ describe('taric.registry', () => {
   });
 
   oracleIt('matches the published taric3.xsd: fields, order, optionality, types and every facet', () => {
-    const doc = libxml.parseXml(fs.readFileSync(path.join(ORACLE_DIR, 'taric3.xsd')));
+    const schema = parseXml(fs.readFileSync(path.join(ORACLE_DIR, 'taric3.xsd'), 'utf8'));
     const official: Record<string, Record<string, unknown>> = {};
-    for (const st of doc.find('/xs:schema/xs:simpleType', XS) as XMLElement[]) {
-      const r = st.get('xs:restriction', XS) as XMLElement;
-      const facets: Record<string, unknown> = { base: attr(r, 'base')!.replace('xs:', '') };
-      for (const c of r.childNodes() as XMLElement[]) {
-        if (c.type() !== 'element' || c.name() === 'annotation') continue;
-        const v = attr(c, 'value')!;
-        if (c.name() === 'enumeration') ((facets.enumeration ??= []) as string[]).push(v);
-        else facets[c.name()] = ['length', 'minLength', 'maxLength', 'fractionDigits'].includes(c.name()) ? Number(v) : v;
+    for (const st of children(schema, 'simpleType')) {
+      const r = child(st, 'restriction');
+      const facets: Record<string, unknown> = { base: r.attrs.base!.replace('xs:', '') };
+      for (const c of r.children) {
+        if (c.local === 'annotation') continue;
+        const v = c.attrs.value!;
+        if (c.local === 'enumeration') ((facets.enumeration ??= []) as string[]).push(v);
+        else facets[c.local] = ['length', 'minLength', 'maxLength', 'fractionDigits'].includes(c.local) ? Number(v) : v;
       }
-      official[attr(st, 'name')!] = facets;
+      official[st.attrs.name!] = facets;
     }
     expect(SIMPLE_TYPES).to.deep.equal(official);
 
-    const records = (doc.find("/xs:schema/xs:element[@substitutionGroup='abstract.record']", XS) as XMLElement[]).map((el) => ({
-      element: attr(el, 'name'),
-      fields: (el.find('xs:complexType/xs:sequence/xs:element', XS) as XMLElement[]).map((f) => ({
-        name: attr(f, 'name'),
-        type: attr(f, 'type'),
-        optional: attr(f, 'minOccurs') === '0',
-      })),
-    }));
-    expect(RECORD_TYPES.map((t) => ({ element: t.element, fields: t.fields }))).to.deep.equal(records);
+    const records = children(schema, 'element')
+      .filter((el) => el.attrs.substitutionGroup === 'abstract.record')
+      .map((el) => ({
+        element: el.attrs.name,
+        fields: children(child(child(el, 'complexType'), 'sequence'), 'element').map((f) => ({
+          name: f.attrs.name,
+          type: f.attrs.type,
+          optional: f.attrs.minOccurs === '0',
+        })),
+      }));
+    const byElement = (a: { element?: string }, b: { element?: string }) => (a.element! < b.element! ? -1 : 1);
+    expect(RECORD_TYPES.map((t) => ({ element: t.element, fields: t.fields })).sort(byElement)).to.deep.equal(records.sort(byElement));
   });
 
   oracleIt('carries the record codes of record-codes.tsv', () => {

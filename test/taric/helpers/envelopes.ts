@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import libxml, { type XMLElement } from 'libxmljs';
 import type { EnvelopeSink } from '../../../src/taric/envelope-writer.js';
+import { child, children, parseXml } from './xml.js';
 
 // Shared by the rendering tests: the published TARIC3 schema as a test oracle
 // (kept beside the repo, never copied into it), sinks that keep what they
@@ -75,8 +75,6 @@ export function envelopeIds(first = 1): { next(): string; issued: string[] } {
   };
 }
 
-const NS = { env: 'urn:publicid:-:DGTAXUD:GENERAL:ENVELOPE:1.0', oub: 'urn:publicid:-:DGTAXUD:TARIC:MESSAGE:1.0' };
-
 export interface ReadRecord {
   messageId: string;
   transactionId: string;
@@ -93,29 +91,25 @@ export interface ReadEnvelope {
   transactions: Array<{ id: string; records: ReadRecord[] }>;
 }
 
-/** Parse a written envelope back into plain values (libxml2 decodes the escaping). */
+/** Parse a written envelope back into plain values (the parser decodes the escaping). */
 export function readEnvelope(xml: Buffer | string): ReadEnvelope {
-  const doc = libxml.parseXml(typeof xml === 'string' ? xml : xml.toString('utf8'));
-  const root = doc.root()!;
-  const text = (el: XMLElement, name: string) => (el.get(`oub:${name}`, NS) as XMLElement).text();
+  const root = parseXml(typeof xml === 'string' ? xml : xml.toString('utf8'));
   return {
-    id: root.getAttribute('id')!.value(),
-    transactions: (root.find('env:transaction', NS) as XMLElement[]).map((t) => ({
-      id: t.getAttribute('id')!.value(),
-      records: (t.find('env:app.message', NS) as XMLElement[]).map((m) => {
-        const record = m.get('oub:transmission/oub:record', NS) as XMLElement;
-        const body = record.childNodes().filter((n: { type(): string }) => n.type() === 'element').at(-1) as XMLElement;
-        const fields: Record<string, string> = {};
-        for (const f of body.childNodes()) if (f.type() === 'element') fields[f.name()] = (f as XMLElement).text();
+    id: root.attrs.id!,
+    transactions: children(root, 'transaction').map((t) => ({
+      id: t.attrs.id!,
+      records: children(t, 'app.message').map((m) => {
+        const record = child(child(m, 'transmission'), 'record');
+        const body = record.children.at(-1)!;
         return {
-          messageId: m.getAttribute('id')!.value(),
-          transactionId: text(record, 'transaction.id'),
-          recordCode: text(record, 'record.code'),
-          subrecordCode: text(record, 'subrecord.code'),
-          sequence: text(record, 'record.sequence.number'),
-          updateType: text(record, 'update.type'),
-          type: body.name(),
-          fields,
+          messageId: m.attrs.id!,
+          transactionId: child(record, 'transaction.id').text,
+          recordCode: child(record, 'record.code').text,
+          subrecordCode: child(record, 'subrecord.code').text,
+          sequence: child(record, 'record.sequence.number').text,
+          updateType: child(record, 'update.type').text,
+          type: body.local,
+          fields: Object.fromEntries(body.children.map((f) => [f.local, f.text])),
         };
       }),
     })),

@@ -1,0 +1,145 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import knexFactory from 'knex';
+import pg from 'pg';
+import '../../src/db/index.js';
+import { migrateLatest } from '../../src/db/migrate.js';
+import { createApiKey } from '../../src/http/api-keys.js';
+import { insertParty } from '../../src/invoices/store.js';
+
+// npm run bench:submit [-- --seconds 10 --connections 10]
+//
+// POST /api/v1/invoice-requests against a real `herald serve` process (no
+// worker: only the submit path is measured), loaded with autocannon; then,
+// in the same run and on the same machine, pgbench doing a single-row INSERT
+// (one jsonb row per transaction, the floor for "store a request durably").
+// Both use the same number of connections for the same time, one after the
+// other so they do not share the two cores.
+// Prints req/s, p50/p99 latency, pgbench TPS and the ratio.
+// Targets (issue 4): >= 50% of pgbench TPS, p99 < 10 ms.
+// Known ceiling: each request's job row fires src/jobs' jobs_notify trigger,
+// and NOTIFY serialises commits (a global lock on the notification queue
+// held across the commit); see src/invoices/README.md "Performance".
+// Env: BENCH_DATABASE_URL (admin connection), PGBENCH (path to pgbench).
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const PGBENCH = process.env.PGBENCH ?? (fs.existsSync('/usr/bin/pgbench') ? '/usr/bin/pgbench' : '/usr/lib/postgresql/15/bin/pgbench');
+const DB_NAME = `herald_bench_submit_${process.pid}`;
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return dflt;
+  const n = Number(process.argv[i + 1]);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive whole number`);
+  return n;
+}
+
+function dbUrl(name: string): string {
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: ADMIN_URL });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+async function startServer(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--no-worker', '--json'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: dbUrl(DB_NAME), LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"url":\s*"([^"]+)"/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`herald serve exited with ${code}`)));
+  });
+  return { child, url };
+}
+
+function runPgbench(seconds: number, connections: number, payload: string): number {
+  const script = path.join(os.tmpdir(), `herald-bench-submit-${process.pid}.sql`);
+  // One row per transaction, as a request is: a jsonb body of the same size.
+  fs.writeFileSync(script, `INSERT INTO bench_pgbench_requests (payload) VALUES ('${payload.replace(/'/g, "''")}');\n`);
+  const u = new URL(dbUrl(DB_NAME));
+  const res = spawnSync(PGBENCH, ['-n', '-h', u.hostname, '-p', u.port || '5432', '-U', u.username || 'postgres', '-f', script, '-c', String(connections), '-j', '2', '-T', String(seconds), DB_NAME], {
+    encoding: 'utf8',
+  });
+  fs.rmSync(script, { force: true });
+  const tps = /tps = ([\d.]+)/.exec(res.stdout ?? '');
+  if (!tps) throw new Error(`pgbench failed: ${res.stderr || res.stdout || res.error?.message}`);
+  return Number(tps[1]);
+}
+
+async function main(): Promise<void> {
+  const seconds = arg('seconds', 10);
+  const connections = arg('connections', 10);
+  await admin(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
+  await admin(`CREATE DATABASE ${DB_NAME}`);
+  const db = knexFactory({ client: 'pg', connection: dbUrl(DB_NAME), pool: { min: 0, max: 2 } });
+  let server: ChildProcess | undefined;
+  try {
+    await migrateLatest(db);
+    await db.raw(`CREATE TABLE bench_pgbench_requests (id bigserial PRIMARY KEY, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+    const supplier = await insertParty(db, { role: 'supplier', name: 'Bench Supplier' });
+    const client = await insertParty(db, { role: 'client', name: 'Bench Client' });
+    const key = await createApiKey(db, 'bench-submit');
+    const body = JSON.stringify({
+      supplierId: supplier.id,
+      clientId: client.id,
+      items: [
+        { description: 'Line one', quantity: '2', unitPrice: '10.25' },
+        { description: 'Line two', quantity: '1.5', unitPrice: '99.99', discount: '5.00' },
+      ],
+    });
+    const started = await startServer();
+    server = started.child;
+
+    // Warm-up (JIT, pool, key cache) so the measured run is steady state.
+    await autocannon({ url: `${started.url}/api/v1/invoice-requests`, method: 'POST', headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' }, body, connections, duration: 2 });
+    const result = await autocannon({
+      url: `${started.url}/api/v1/invoice-requests`,
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
+      body,
+      connections,
+      duration: seconds,
+    });
+    // One snapshot for both counts (requests still in flight may commit between two queries).
+    const counted = await db.raw(`SELECT (SELECT count(*) FROM invoice_requests)::int AS stored, (SELECT count(*) FROM jobs)::int AS jobs`);
+    const { stored, jobs } = counted.rows[0] as { stored: number; jobs: number };
+    const tps = runPgbench(seconds, connections, body);
+
+    const rps = result.requests.average;
+    const ratio = rps / tps;
+    console.log(`bench:submit  ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)}, ${connections} connections, ${seconds} s each`);
+    console.log(`  POST /api/v1/invoice-requests  ${rps.toFixed(0)} req/s, latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}`);
+    console.log(`  stored                         ${stored} requests, ${jobs} jobs (one job per request: ${stored === jobs ? 'yes' : 'NO'})`);
+    console.log(`  pgbench single-row INSERT      ${tps.toFixed(0)} TPS`);
+    console.log(`  ratio                          ${(ratio * 100).toFixed(0)}% of pgbench (target >= 50%: ${ratio >= 0.5 ? 'met' : 'NOT met'}); p99 target < 10 ms: ${result.latency.p99 < 10 ? 'met' : 'NOT met'}`);
+    if (result.non2xx > 0 || stored !== jobs) process.exitCode = 1;
+  } finally {
+    server?.kill('SIGTERM');
+    if (server) await new Promise((r) => (server!.exitCode !== null ? r(null) : server!.on('exit', r)));
+    await db.destroy();
+    await admin(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
+  }
+}
+
+await main();
