@@ -81,6 +81,27 @@ const schema = z.object({
   HTTP_HOST: z.string().default('127.0.0.1'),
   HTTP_PORT: int(8080, 0, 65535),
 
+  // Operations (src/admin, src/mail, src/http/metrics.ts; issue 7).
+  // Signs /admin session cookies; at least 32 characters. Unset: a random
+  // secret per process (sessions end when `herald serve` restarts; fine for
+  // the demo, set it when running several servers).
+  ADMIN_SESSION_SECRET: z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
+  // How long an /admin login lasts (default 8 h: one working day).
+  ADMIN_SESSION_TTL_MS: int(8 * 3_600_000, 60_000),
+  // The oldest due pending job turns red on /admin past this age (default
+  // 15 min: every retry schedule's first steps are shorter, so a job waiting
+  // longer means no worker is taking work).
+  ADMIN_PENDING_AGE_WARN_MS: int(900_000, 1000),
+  // SMTP server for failure mails, e.g. smtp://user:pass@mail.example:587.
+  // No default: unset means no mails (logged once per failure instead).
+  SMTP_URL: url.optional(),
+  // Who is told when a job fails permanently (comma-separated; no default).
+  MAIL_FAILURES_TO: z.string().min(3).optional(),
+  // Sender of failure mails (default herald@localhost).
+  MAIL_FROM: z.string().min(3).default('herald@localhost'),
+  // Off switch for failure mails (default on when SMTP_URL and MAIL_FAILURES_TO are set).
+  MAIL_FAILURES_ENABLED: bool(true),
+
   // Reports (src/reports). A report still RUNNING this long after it was
   // asked for becomes FAIL "timed out" (default 15 min each: a year of
   // uploads or invoices is a few hundred thousand rows, written in well
@@ -97,6 +118,54 @@ const schema = z.object({
   REPORTS_EXPIRE_INTERVAL_MS: int(300_000, 1000),
   // S3 key prefix for report files (default reports/).
   REPORTS_S3_PREFIX: z.string().default('reports/'),
+
+  // E-invoicing providers (src/providers). Base URLs and tokens have no
+  // production defaults: a supplier whose provider is not configured fails
+  // its submission with the missing setting's name.
+  PROVIDER_PAC_BASE_URL: url.optional(),
+  // Bearer token for suppliers whose credentials_ref is 'default'.
+  PROVIDER_PAC_TOKEN: z.string().min(1).optional(),
+  PROVIDER_INVOICING_BASE_URL: url.optional(),
+  PROVIDER_INVOICING_TOKEN: z.string().min(1).optional(),
+  // Tokens for other credentials_ref names, as JSON {"ref": "token"} (default
+  // none): one Herald can hold several accounts at one provider.
+  PROVIDER_CREDENTIALS: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        const v: unknown = JSON.parse(s);
+        if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((t) => typeof t === 'string')) return v as Record<string, string>;
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of credentials_ref -> token strings' });
+      return z.NEVER;
+    }),
+  // Shared secret the PAC sends in X-Webhook-Secret. Unset: webhooks answer
+  // 401 and the poller alone follows legal status.
+  PROVIDER_WEBHOOK_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  // Per provider HTTP call, body included (default 10 s); a submission makes
+  // at most two (look-up + POST), and 3x that without a heartbeat is stuck.
+  PROVIDER_API_TIMEOUT_MS: int(10_000, 100),
+  // Submission retries: min(base * 2^(n-1), cap) with jitter (defaults 5 min
+  // and 2 h: providers' outages last minutes to hours, and a tax authority
+  // accepts an invoice days after issue), at most this many attempts (default
+  // 10: 2 h cap reached at the 6th, about 11 h of trying in all).
+  PROVIDER_BACKOFF_BASE_MS: int(300_000, 10),
+  PROVIDER_BACKOFF_CAP_MS: int(7_200_000, 10),
+  PROVIDER_MAX_RETRIES: int(10, 1, 100),
+  // Completed provider jobs deleted per statement by the daily cleanup
+  // (default 50: short statements, no long lock on the jobs table).
+  PROVIDER_BATCH_SIZE: int(50, 1, 10_000),
+  // Completed provider jobs are kept this many days (default 30) for the admin page.
+  PROVIDER_JOB_RETENTION_DAYS: int(30, 1),
+  // PAC status polling after a submission: this many attempts (default 60)
+  // this far apart (default 5 s): five minutes, longer than a DGI round trip.
+  PROVIDER_POLL_ATTEMPTS: int(60, 1, 10_000),
+  PROVIDER_POLL_INTERVAL_MS: int(5_000, 10),
+  // S3 key prefix for authority PDFs (default providers/pdf/).
+  PROVIDER_S3_PREFIX: z.string().default('providers/pdf/'),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -108,9 +177,10 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Parses env (default: the process's), with overrides on top (the demo points Herald at its sandboxes). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, string> = {}): Config {
   // Empty strings mean "unset" (a blank line in an env file), not "invalid".
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const cleaned = Object.fromEntries(Object.entries({ ...env, ...overrides }).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));

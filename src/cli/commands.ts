@@ -6,6 +6,7 @@ import { jobDefinitions } from './job-definitions.js';
 import { registerHttpCommands } from '../http/commands.js';
 import { registerInvoiceCommands } from '../invoices/commands.js';
 import { registerExporterCommands } from '../exporter/commands.js';
+import { registerDemoCommand } from './demo.js';
 import { registerReportCommands } from '../reports/commands.js';
 
 // Each capability adds its own commands; this list is the only place that
@@ -18,5 +19,6 @@ export function registerCommands(program: Command): void {
   registerInvoiceCommands(program);
   registerTaricCommands(program);
   registerExporterCommands(program);
+  registerDemoCommand(program);
   registerReportCommands(program, jobDefinitions);
 }

@@ -17,10 +17,12 @@ export interface ContextOptions {
   /** Migrate before running (default: only the embedded database). */
   migrate?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Settings on top of the environment's. */
+  overrides?: Record<string, string>;
 }
 
 export async function withApp<T>(fn: (app: AppContext) => Promise<T>, opts: ContextOptions = {}): Promise<T> {
-  const config = loadConfig(opts.env);
+  const config = loadConfig(opts.env, opts.overrides);
   const log = createLogger(config.LOG_LEVEL);
   const handle = await openDb({ databaseUrl: config.DATABASE_URL, dataDir: config.HERALD_DATA_DIR });
   try {

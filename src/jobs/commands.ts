@@ -5,7 +5,7 @@ import { openDb } from '../db/index.js';
 import { migrateLatest } from '../db/migrate.js';
 import { createLogger } from '../log.js';
 import { createJobRunner, type RunnerStats } from './runner.js';
-import type { JobDefinition } from './types.js';
+import type { JobDefinition, PermanentFailureHook } from './types.js';
 
 // `herald worker`: runs every job kind it is given until told to stop.
 // Signals: the first SIGTERM/SIGINT stops claiming and lets running jobs
@@ -31,7 +31,12 @@ interface WorkerOptions {
   json?: boolean;
 }
 
-export function registerWorkerCommand(program: Command, definitions: readonly JobDefinition[]): void {
+/** onPermanentFailure comes from outside (src/cli/commands.ts passes the failure-mail hook): src/jobs knows no mail. */
+export function registerWorkerCommand(
+  program: Command,
+  definitions: readonly JobDefinition[],
+  makeFailureHook?: (log: ReturnType<typeof createLogger>) => PermanentFailureHook,
+): void {
   program
     .command('worker')
     .description(
@@ -42,13 +47,17 @@ export function registerWorkerCommand(program: Command, definitions: readonly Jo
     .option('--grace <ms>', 'after the first signal, how long running jobs may take before they are aborted', wholeNumber('--grace', 0, 3_600_000), 30_000)
     .option('--json', 'print the final counts as JSON on stdout when stopped')
     .action(async (opts: WorkerOptions) => {
-      const stats = await runWorker(definitions, opts);
+      const stats = await runWorker(definitions, opts, makeFailureHook);
       if (opts.json) printJson({ stopped: true, ...stats });
       else process.stdout.write(`worker stopped: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
     });
 }
 
-async function runWorker(definitions: readonly JobDefinition[], opts: WorkerOptions): Promise<RunnerStats> {
+async function runWorker(
+  definitions: readonly JobDefinition[],
+  opts: WorkerOptions,
+  makeFailureHook?: (log: ReturnType<typeof createLogger>) => PermanentFailureHook,
+): Promise<RunnerStats> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
   const concurrency = opts.concurrency ?? config.JOBS_CONCURRENCY;
@@ -64,6 +73,7 @@ async function runWorker(definitions: readonly JobDefinition[], opts: WorkerOpti
       concurrency,
       log,
       sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS,
+      onPermanentFailure: makeFailureHook?.(log),
     });
     try {
       await runner.start();

@@ -124,7 +124,8 @@ function decideEnd(deps: ExecuteDeps, def: JobDefinition, job: JobRow, settled: 
   }
   if (reason instanceof StopRequested) {
     // Cut short by shutdown: not the job's fault, so the attempt is given back.
-    return { ...base, status: 'pending', outcome: 'interrupted', giveBackAttempt: true, error: 'interrupted: worker stopped' };
+    // Not an error either: last_error keeps describing the last real one.
+    return { ...base, status: 'pending', outcome: 'interrupted', giveBackAttempt: true };
   }
   let err: unknown = 'error' in settled ? settled.error : undefined;
   if (reason instanceof TransientError) {

@@ -131,3 +131,72 @@ export async function notifyDueJobs(db: Db, opts: { kind?: string; limit?: numbe
   );
   return Number(row?.n ?? 0);
 }
+
+export interface SearchJobsOptions extends JobFilter {
+  /** Case-insensitive substring of last_error. */
+  errorText?: string;
+  createdFrom?: Date;
+  /** Exclusive. */
+  createdTo?: Date;
+  order?: 'asc' | 'desc';
+  /** Default 50, at most 1000. */
+  limit?: number;
+  offset?: number;
+}
+
+/** The admin table's query: listJobs plus error text, created range, either order, offset pages and the total. */
+export async function searchJobs(db: Db, opts: SearchJobsOptions = {}): Promise<{ rows: JobRow[]; total: number }> {
+  const w = where(opts);
+  const parts = [w.sql];
+  const bindings = [...w.bindings];
+  if (opts.errorText) {
+    // ILIKE with the user's text as a literal: escape its wildcards.
+    parts.push(`last_error ILIKE ? ESCAPE '\\'`);
+    bindings.push(`%${opts.errorText.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  }
+  if (opts.createdFrom) (parts.push('created_at >= ?'), bindings.push(opts.createdFrom.toISOString()));
+  if (opts.createdTo) (parts.push('created_at < ?'), bindings.push(opts.createdTo.toISOString()));
+  const sql = parts.join(' AND ');
+  const limit = Math.min(Math.max(1, Math.floor(opts.limit ?? 50)), 1000);
+  const offset = Math.max(0, Math.floor(opts.offset ?? 0));
+  const dir = opts.order === 'asc' ? 'ASC' : 'DESC';
+  const found = await rows<JobRow>(db, `SELECT * FROM jobs WHERE ${sql} ORDER BY created_at ${dir}, id ${dir} LIMIT ? OFFSET ?`, [...bindings, limit, offset]);
+  const [count] = await rows<{ n: number }>(db, `SELECT count(*)::int AS n FROM jobs WHERE ${sql}`, bindings);
+  return { rows: found, total: Number(count?.n ?? 0) };
+}
+
+export interface JobKindSummary {
+  kind: string;
+  pending: number;
+  processing: number;
+  failed: number;
+  failed_permanent: number;
+  completed_today: number;
+  /** Seconds the oldest due pending row has been due; null when none is. */
+  oldest_pending_s: number | null;
+}
+
+/** Counters per kind for the operator: one scan of the non-terminal rows plus today's completions. */
+export async function summarizeJobs(db: Db, at?: At): Promise<JobKindSummary[]> {
+  const out = await rows<JobKindSummary>(
+    db,
+    `SELECT kind,
+            count(*) FILTER (WHERE status = 'pending')::int AS pending,
+            count(*) FILTER (WHERE status = 'processing')::int AS processing,
+            count(*) FILTER (WHERE status = 'failed')::int AS failed,
+            count(*) FILTER (WHERE status = 'failed_permanent')::int AS failed_permanent,
+            count(*) FILTER (WHERE status = 'completed' AND finished_at >= date_trunc('day', t.now))::int AS completed_today,
+            extract(epoch FROM t.now - min(scheduled_at) FILTER (WHERE status = 'pending' AND scheduled_at <= t.now))::float8
+              AS oldest_pending_s
+       FROM jobs, (SELECT ${NOW} AS now) t
+      WHERE status <> 'completed' OR finished_at >= date_trunc('day', t.now)
+      GROUP BY kind, t.now ORDER BY kind`,
+    [ts(at)],
+  );
+  return out.map((r) => ({
+    ...r,
+    pending: Number(r.pending), processing: Number(r.processing), failed: Number(r.failed),
+    failed_permanent: Number(r.failed_permanent), completed_today: Number(r.completed_today),
+    oldest_pending_s: r.oldest_pending_s === null ? null : Number(r.oldest_pending_s),
+  }));
+}

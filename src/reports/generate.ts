@@ -86,6 +86,20 @@ export async function writeReportCsv(
   return rowCount;
 }
 
+/**
+ * Removes the file a report that ended FAIL may have left in S3 (a worker that
+ * died after its upload, an upload cut off at the deadline). Best effort: a
+ * missing object is fine, and a failure is logged, never thrown.
+ */
+export async function discardReportFile(services: ReportServices, report: Pick<ReportRow, 'id' | 'report_type'>, log: Logger): Promise<void> {
+  const key = reportFileKey(services.config.REPORTS_S3_PREFIX, report);
+  try {
+    await services.storage().deleteObject(key);
+  } catch (err) {
+    log.warn({ err, key }, 'could not remove the file of a failed report');
+  }
+}
+
 /** What a failure means for the job: Herald error classes only, cause kept. */
 export function classifyReportError(err: unknown): JobError {
   if (err instanceof JobError) return err;
@@ -138,7 +152,7 @@ export async function generateReport(db: Knex, services: ReportServices, reportI
     const done = await completeReport(db, reportId, { fileKey: key, fileName, fileSize: put.size, rowCount });
     if (!done) {
       ctx.log.warn({ reportId, key }, 'report ended (timed out) just before its success was recorded; discarding the file');
-      await storage.deleteObject(key).catch((err: unknown) => ctx.log.warn({ err, key }, 'could not delete the discarded report file'));
+      await discardReportFile(services, report, ctx.log);
       return 'late';
     }
     ctx.log.info({ reportId, rows: rowCount, bytes: put.size, key }, `report ${report.report_type} written: ${rowCount} rows, ${put.size} bytes`);
@@ -147,6 +161,8 @@ export async function generateReport(db: Knex, services: ReportServices, reportI
     if (deadline.aborted && !ctx.signal.aborted) {
       // Our clock may be a little ahead of the database's: then the timeout job does it.
       await expireReport(db, reportId);
+      // An upload cut off by the deadline may still have landed.
+      await discardReportFile(services, report, ctx.log);
       ctx.log.warn({ reportId }, 'report passed its deadline while generating; stopped');
       return 'deadline';
     }

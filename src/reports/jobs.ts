@@ -1,7 +1,7 @@
 import { loadConfig } from '../config.js';
 import type { JobDefinition } from '../jobs/types.js';
 import { REPORT_GENERATE_JOB, REPORT_TIMEOUT_JOB, REPORTS_EXPIRE_JOB } from './create.js';
-import { classifyReportError, generateReport } from './generate.js';
+import { classifyReportError, discardReportFile, generateReport } from './generate.js';
 import { createReportServices, type ReportServices } from './services.js';
 import { expireOverdueReports, expireReport, failReport, getReport } from './store.js';
 
@@ -77,6 +77,8 @@ export const reportTimeoutJob: JobDefinition<'report-timeout'> = {
     const expired = await expireReport(db, reportId, at);
     if (expired) {
       log.info({ reportId, timeoutMs: expired.timeout_ms }, 'report timed out');
+      // A worker that died after its upload left the file behind.
+      await discardReportFile(reportServices(), expired, log);
       return;
     }
     const report = await getReport(db, reportId);
@@ -100,6 +102,7 @@ export const reportsExpireJob: JobDefinition<'reports-expire'> = {
       let total = 0;
       for (;;) {
         const moved = await expireOverdueReports(db, now());
+        for (const report of moved) await discardReportFile(reportServices(), report, log);
         total += moved.length;
         if (moved.length < 1000) break;
       }

@@ -73,6 +73,32 @@ describe('reports timeout (worker, Redis, S3)', function () {
     return runner;
   }
 
+  /** A real `herald worker` process on this database and Redis prefix; resolves once it LISTENs. */
+  async function startChildWorker(extraEnv: Record<string, string> = {}) {
+    const child = spawn('npx', ['tsx', 'src/cli/main.ts', 'worker', '--concurrency', '2'], {
+      cwd: ROOT,
+      env: {
+        ...process.env, ...configEnv(config), DATABASE_URL: t.get().url, REDIS_URL, REDIS_PREFIX: prefix, LOG_LEVEL: 'warn',
+        JOBS_SWEEP_INTERVAL_MS: '60000', ...extraEnv,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    try {
+      // A cold `npx tsx` start takes 5-15 s on this shared machine: callers ask once it listens.
+      await waitFor('the worker to LISTEN', async () => {
+        const { rows } = await t.get().db.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
+        return rows[0].n > 0;
+      }, 90_000);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw new Error(`worker did not start: ${stderr}`, { cause: err });
+    }
+    return { child, exited, stderr: () => stderr };
+  }
+
   /** Holds ACCESS EXCLUSIVE on uploads in an open transaction: the report's page query waits on it. */
   async function lockUploads(): Promise<void> {
     const trx = await t.get().db.transaction();
@@ -150,34 +176,20 @@ describe('reports timeout (worker, Redis, S3)', function () {
   it('fails a RUNNING report at its timeout after its worker died and Redis was flushed, through the sweeper', async () => {
     await lockUploads();
     // A real `herald worker` process...
-    const child = spawn('npx', ['tsx', 'src/cli/main.ts', 'worker', '--concurrency', '2'], {
-      cwd: ROOT,
-      env: { ...process.env, ...configEnv(config), DATABASE_URL: t.get().url, REDIS_URL, REDIS_PREFIX: prefix, LOG_LEVEL: 'warn', JOBS_SWEEP_INTERVAL_MS: '60000' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    const worker = await startChildWorker();
     let report: ReportRow;
     try {
-      // A cold `npx tsx` start takes 5-15 s on this shared machine: ask once it listens.
-      await waitFor('the worker to LISTEN', async () => {
-        const { rows } = await t.get().db.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
-        return rows[0].n > 0;
-      }, 90_000).catch((err: unknown) => {
-        throw new Error(`worker did not start: ${stderr}`, { cause: err });
-      });
       // ...claims the generation, which waits on our lock...
       report = await ask();
       await generationBlocked().catch((err: unknown) => {
-        throw new Error(`worker never ran the generation: ${stderr}`, { cause: err });
+        throw new Error(`worker never ran the generation: ${worker.stderr()}`, { cause: err });
       });
       expect((await jobOf(report, 'report-generate')).status).to.equal('processing');
     } finally {
       // ...then dies with everything it held in memory (timers, the generation's own deadline).
-      child.kill('SIGKILL');
+      worker.child.kill('SIGKILL');
     }
-    expect(await exited).to.equal('SIGKILL');
+    expect(await worker.exited).to.equal('SIGKILL');
     // And Redis loses every bell.
     expect(await wipeRedisPrefix(prefix), 'Redis held the bells').to.be.greaterThan(0);
     expect((await reload(report)).status).to.equal('running');
@@ -210,5 +222,23 @@ describe('reports timeout (worker, Redis, S3)', function () {
     const again = await t.get().db('jobs').where({ id: sweep.id }).first();
     expect(again.status).to.be.oneOf(['pending', 'processing']);
     expect(again.finished_at).to.equal(null);
+  });
+
+  it('times out once, leaving no file, a report whose worker died right after uploading (crash point reports.after-upload)', async () => {
+    const worker = await startChildWorker({ HERALD_CRASH_AT: 'reports.after-upload' });
+    const report = await ask();
+    expect(await worker.exited, worker.stderr()).to.equal('SIGKILL');
+    const key = `reports/uploads/${report.id}.csv`;
+    expect(await storage.headObject(key), 'the file was uploaded before the crash').to.not.equal(null);
+    expect((await reload(report)).status).to.equal('running');
+    await startRunner({ sweepIntervalMs: 200 });
+    const failed = await waitFor('FAIL', async () => {
+      const r = await reload(report);
+      return r.status !== 'running' && r;
+    }, 10_000);
+    expect(failed).to.include({ status: 'fail', error_message: 'timed out after 1500 ms', file_key: null });
+    await waitFor('the orphaned file to be removed', async () => (await storage.headObject(key)) === null);
+    expect(await t.get().db('reports').count<{ n: number }[]>({ n: '*' })).to.deep.equal([{ n: 1 }]);
+    expect((await jobOf(report, 'report-generate')).status, 'the dead run keeps its claim until the sweeper calls it stalled').to.equal('processing');
   });
 });

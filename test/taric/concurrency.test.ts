@@ -18,7 +18,9 @@ interface ExporterRun {
   envelopes: ExportedEnvelope[];
 }
 
-describe('taric.concurrency', () => {
+describe('taric.concurrency', function () {
+  // The process test starts 4 node + tsx processes: 10-35 s on a loaded 2-core machine.
+  this.timeout(240_000);
   const t = useTestDb(import.meta.url);
   const db = () => t.get().db;
   let workDir: string;

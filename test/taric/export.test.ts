@@ -209,7 +209,8 @@ describe('taric.export', () => {
   });
 
   for (const point of ['taric-export.rendered', 'taric-export.before-commit']) {
-    it(`loses nothing and uses no id when the exporter is killed at ${point}`, async () => {
+    it(`loses nothing and uses no id when the exporter is killed at ${point}`, async function () {
+      this.timeout(240_000); // two child processes (node + tsx start-up)
       const w = await readyWorkbasket(db(), Array.from({ length: 4 }, (_, i) => longFootnoteTransaction(800 + i, 3000)), point);
       const before = await countRows(db());
       const lastTaric = ((await db().raw(`SELECT max(taric_transaction_id) AS n FROM envelope_transactions`)).rows[0].n as number | null) ?? 4999;

@@ -6,7 +6,7 @@ import { buildEnvelopes, type BuiltEnvelope } from '../../src/taric/envelope-wri
 import type { SourceTransaction } from '../../src/taric/model.js';
 import { sampleTransactions } from '../../src/taric/sample-records.js';
 import { closeSharedValidatorPool, MAX_ISSUES_PER_ENVELOPE, sharedValidator, validateEnvelopeFile } from '../../src/taric/validate.js';
-import { envelopeIds, memorySinks, OFFICIAL_ENVELOPE_XSD, oracleIt, type MemorySinks } from './helpers/envelopes.js';
+import { envelopeIds, memorySinks, OFFICIAL_ENVELOPE_XSD, oracleIt, REPO_ROOT, type MemorySinks } from './helpers/envelopes.js';
 
 // Validation happens in chunks in a worker; issues must still point at lines
 // of the envelope FILE and name the element. Bad values are planted by
@@ -167,6 +167,22 @@ describe('taric.validate', () => {
     let err: unknown;
     await validateEnvelopeFile(path.join(dir, 'broken.xml'), path.join(dir, 'no-such.xsd')).catch((e) => (err = e));
     expect((err as Error).message).to.match(/^cannot load XSD .*no-such\.xsd/);
+  });
+
+  it('keeps libxmljs out of every module but the validation worker (two isolates using it crash)', () => {
+    const offenders: string[] = [];
+    const loads = ['from ', 'require(', 'import('].map((how) => `${how}'libxml${'js'}`); // spelt so this file does not match
+    const walk = (dir: string) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(full);
+        else if (/\.(ts|js|mjs|cjs)$/.test(entry.name) && loads.some((l) => fs.readFileSync(full, 'utf8').includes(l))) {
+          offenders.push(path.relative(REPO_ROOT, full));
+        }
+      }
+    };
+    for (const top of ['src', 'test', 'scripts', 'bin']) walk(path.join(REPO_ROOT, top));
+    expect(offenders).to.deep.equal(['src/taric/validate-worker.ts']);
   });
 
   it('rejects work in flight when the worker stops, and starts a new worker on the next use', async () => {

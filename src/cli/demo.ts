@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { printJson, withApp, type AppContext } from './context.js';
+import { jobDefinitions } from './job-definitions.js';
+import { createExporterServices } from '../exporter/services.js';
+import { useExporterServices } from '../exporter/jobs.js';
+import { buildUploadReport, formatUploadReport } from '../exporter/report.js';
+import { createJobRunner } from '../jobs/runner.js';
+import { runJobsInline } from '../jobs/inline.js';
+import { hmrcSandbox, startSandboxes, type StartedSandboxes } from '../sandbox/sandboxes.js';
+import { importJsonText } from '../taric/import-json.js';
+import { setWorkbasketStatusIf } from '../taric/store.js';
+
+// `herald demo` (npm run demo): Herald's main job end to end on a fresh
+// machine. Sample workbaskets from fixtures/ are imported and made ready
+// (the READY_FOR_EXPORT trigger queues the upload); the pipeline renders,
+// validates and numbers envelopes, puts them in S3 and notifies HMRC.
+// Unset DATABASE_URL: an embedded database, made fresh for each demo.
+// Unset REDIS_URL: jobs run in this process. Unset S3_BUCKET / HMRC_BASE_URL:
+// a local S3-compatible server and the HMRC stand-in on loopback ports.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const FIXTURES = path.join(ROOT, 'fixtures', 'workbaskets');
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'Run the main job end to end: import the sample workbaskets, export them as TARIC3 envelopes, put them in S3 and notify HMRC. ' +
+        'Needs no servers: embedded database, inline jobs, local S3 and HMRC stand-ins unless DATABASE_URL, REDIS_URL, S3_* or HMRC_* say otherwise.',
+    )
+    .option('--dir <dir>', 'where the demo keeps its embedded database, S3 objects and logs', '.herald/demo')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { dir: string; json?: boolean }) => runDemo(path.resolve(opts.dir), opts.json ?? false));
+}
+
+async function runDemo(dir: string, json: boolean): Promise<void> {
+  const base = loadConfig();
+  const say = (line: string) => !json && process.stdout.write(`${line}\n`);
+  if (!base.DATABASE_URL) fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+
+  const needS3 = !base.S3_BUCKET;
+  const needHmrc = !base.HMRC_BASE_URL;
+  let sandboxes: StartedSandboxes | undefined;
+  const overrides: Record<string, string> = { HERALD_DATA_DIR: dir, LOG_LEVEL: base.LOG_LEVEL === 'info' ? 'warn' : base.LOG_LEVEL };
+  if (needS3 || needHmrc) {
+    sandboxes = await startSandboxes({ dataDir: path.join(dir, 'sandbox'), only: [...(needS3 ? ['s3'] : []), ...(needHmrc ? ['hmrc'] : [])] });
+    Object.assign(overrides, sandboxes.env);
+    for (const s of sandboxes.list) say(`started ${s.name} sandbox at ${s.url} (${s.description})`);
+  }
+  try {
+    const result = await withApp((app) => demoRun(app, say), { overrides, migrate: true });
+    const notifications = sandboxes && needHmrc ? sandboxes.handle(hmrcSandbox).notifications() : null;
+    if (json) {
+      printJson({ ...result, hmrcNotificationsReceived: notifications, s3Directory: needS3 ? path.join(dir, 'sandbox', 's3') : null });
+    } else {
+      process.stdout.write(formatUploadReport(result.report));
+      if (notifications) say(`HMRC stand-in received ${notifications.length} notification(s): ${notifications.map((n) => `${n.file.fileName} (${n.correlationID})`).join(', ')}`);
+      if (needS3) say(`envelope files are in ${path.join(dir, 'sandbox', 's3', result.bucket)} (the local S3 server's directory)`);
+      say(result.ok ? 'demo finished: every envelope is in S3 and HMRC was notified' : 'demo finished with problems (see above)');
+    }
+    if (!result.ok) process.exitCode = 1;
+  } finally {
+    useExporterServices(undefined);
+    await sandboxes?.close();
+  }
+}
+
+async function demoRun(app: AppContext, say: (line: string) => void) {
+  const { db, config, log } = app;
+  const services = createExporterServices(config, { log });
+  useExporterServices(services);
+  try {
+    await services.storage().ensureBucket();
+    const { rows } = await db.raw('SELECT now() AS now');
+    const since = new Date(rows[0].now);
+    const files = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort();
+    for (const f of files) {
+      const imported = await importJsonText(db, fs.readFileSync(path.join(FIXTURES, f), 'utf8'));
+      await setWorkbasketStatusIf(db, imported.workbasketId, 'EDITING', 'READY_FOR_EXPORT');
+      say(`imported ${f} as workbasket ${imported.workbasketId} (${imported.transactions} transactions, ${imported.records} records) and made it READY_FOR_EXPORT`);
+    }
+    if (config.REDIS_URL) await runWithWorker(app);
+    else await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: 60_000, log });
+    const report = await buildUploadReport(db, since);
+    const ok = report.envelopes.length > 0 && report.envelopes.every((e) => e.uploaded && (e.notified || !config.HMRC_NOTIFICATIONS_ENABLED));
+    return { ok, bucket: services.storage().bucket, report };
+  } finally {
+    services.close();
+  }
+}
+
+/** With REDIS_URL: a real worker in this process, until no job is left to run. */
+async function runWithWorker({ db, config, log }: AppContext): Promise<void> {
+  const runner = createJobRunner({ db, definitions: jobDefinitions, redis: { url: config.REDIS_URL!, prefix: config.REDIS_PREFIX }, concurrency: config.JOBS_CONCURRENCY, log, sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS });
+  await runner.start();
+  try {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const { rows } = await db.raw(`SELECT count(*)::int AS n FROM jobs WHERE status IN ('pending', 'processing', 'failed')`);
+      if (rows[0].n === 0 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await runner.stop({ graceMs: 5_000 });
+  }
+}
