@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { registerSandboxCommands } from '../sandbox/commands.js';
 import { registerWorkerCommand } from '../jobs/commands.js';
+import { failureMailHook } from '../mail/jobs.js';
+import { registerOperationsCommands } from '../admin/commands.js';
 import { registerTaricCommands } from '../taric/commands.js';
 import { jobDefinitions } from './job-definitions.js';
 import { registerHttpCommands } from '../http/commands.js';
@@ -14,7 +16,8 @@ import { registerReportCommands } from '../reports/commands.js';
 export function registerCommands(program: Command): void {
   void program;
   registerSandboxCommands(program);
-  registerWorkerCommand(program, jobDefinitions);
+  registerWorkerCommand(program, jobDefinitions, (log) => failureMailHook({ log }));
+  registerOperationsCommands(program, jobDefinitions);
   registerHttpCommands(program, jobDefinitions);
   registerInvoiceCommands(program);
   registerTaricCommands(program);

@@ -133,19 +133,30 @@ export function registerExporterCommands(program: Command): void {
     .option('--json', 'print the queued jobs as JSON')
     .action(async (opts: { upload?: number; allFailed?: boolean; json?: boolean }) => {
       if (!opts.upload === !opts.allFailed) throw new CliError('give exactly one of --upload ID or --all-failed');
-      const jobs = await withApp(async ({ db }) => {
-        if (opts.allFailed) {
-          const rows = await retryJobs(db, { kind: 'notify-hmrc', status: 'failed_permanent' });
-          return rows.map((r) => ({ jobId: r.id, uploadId: Number(r.subject_id) }));
-        }
-        const upload = await getUpload(db, opts.upload!);
-        if (!upload) throw new CliError(`upload ${opts.upload} does not exist`);
-        if (!upload.uploaded_at) throw new CliError(`upload ${upload.id} (envelope ${upload.envelope_id}) is not in S3 yet; run \`herald upload\` first`);
-        const job = await enqueueJob(db, 'notify-hmrc', { uploadId: upload.id, resend: true }, { subjectType: 'upload', subjectId: upload.id });
-        return [{ jobId: job.id, uploadId: upload.id }];
+      const jobs = await withApp(async ({ db, config, log }) => {
+        const queued = await queueNotifications(db, opts);
+        // Without workers (no REDIS_URL) nobody else would send them: do it now.
+        if (!config.REDIS_URL && queued.length > 0) await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: 60_000, log });
+        const out = [];
+        for (const q of queued) out.push({ ...q, status: (await getJob(db, q.jobId))?.status ?? 'missing' });
+        return out;
       });
       if (opts.json) printJson({ queued: jobs });
       else if (jobs.length === 0) process.stdout.write('no permanently failed notifications\n');
-      else for (const j of jobs) process.stdout.write(`notification of upload ${j.uploadId} queued as job ${j.jobId}\n`);
+      else for (const j of jobs) process.stdout.write(`notification of upload ${j.uploadId}: job ${j.jobId} ${j.status}\n`);
+      if (jobs.some((j) => j.status === 'failed_permanent')) process.exitCode = 1;
     });
+}
+
+async function queueNotifications(db: Knex, opts: { upload?: number; allFailed?: boolean }): Promise<Array<{ jobId: number; uploadId: number }>> {
+  if (opts.allFailed) {
+    const rows = await retryJobs(db, { kind: 'notify-hmrc', status: 'failed_permanent' });
+    return rows.map((r) => ({ jobId: r.id, uploadId: Number(r.subject_id) }));
+  }
+  const upload = await getUpload(db, opts.upload!);
+  if (!upload) throw new CliError(`upload ${opts.upload} does not exist`);
+  if (!upload.uploaded_at) throw new CliError(`upload ${upload.id} (envelope ${upload.envelope_id}) is not in S3 yet; run \`herald upload\` first`);
+  // A resend is a job of its own (no dedupe key): the first one may be completed.
+  const job = await enqueueJob(db, 'notify-hmrc', { uploadId: upload.id, resend: true }, { subjectType: 'upload', subjectId: upload.id });
+  return [{ jobId: job.id, uploadId: upload.id }];
 }

@@ -43,7 +43,8 @@ export function mailsWanted(s: MailSettings): boolean {
 }
 
 export function createSmtpMailer(smtpUrl: string, timeoutMs = 30_000): Mailer {
-  const transport = nodemailer.createTransport(smtpUrl, {
+  const transport = nodemailer.createTransport({
+    url: smtpUrl,
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { DbOrTrx } from '../db/index.js';
 
 // Every SQL statement on supplier_providers, provider_documents and
@@ -60,8 +61,8 @@ export interface ProviderAttachment {
   created_at: Date;
 }
 
-async function first<T>(db: DbOrTrx, sql: string, bindings: readonly unknown[]): Promise<T | null> {
-  const { rows } = await db.raw(sql, bindings as unknown[]);
+async function first<T>(db: DbOrTrx, sql: string, bindings: Knex.RawBinding[]): Promise<T | null> {
+  const { rows } = await db.raw(sql, bindings);
   return (rows[0] as T | undefined) ?? null;
 }
 
@@ -210,7 +211,7 @@ export async function markNeedsAttention(db: DbOrTrx, id: number, generation: nu
     `UPDATE provider_documents
         SET needs_attention_at = now(), error_kind = 'poll_exhausted', last_error = ?,
             next_step = 'ask the PAC about the document, then run herald pac repoll INVOICE', updated_at = now()
-      WHERE id = ? AND poll_generation = ? AND needs_attention_at IS NULL AND final_at IS NULL RETURNING *`,
+      WHERE id = ? AND poll_generation = ? AND needs_attention_at IS NULL RETURNING *`,
     [reason, id, generation],
   );
 }

@@ -14,7 +14,7 @@ import type { TaskResult } from './validate-worker.js';
 export { UnexportableRecordError } from './serialize.js';
 
 // Splits an export into TARIC3 envelope files of at most maxEnvelopeBytes and
-// streams each to its sink while worker threads validate it. The rules:
+// streams each to its sink while a worker thread validates it. The rules:
 // - size is the exact UTF-8 byte length of the file written;
 // - a transaction never spans two envelopes; each envelope takes transactions
 //   greedily until the next one would not fit, then the next envelope starts
@@ -24,10 +24,11 @@ export { UnexportableRecordError } from './serialize.js';
 // - a transaction too big for an envelope of its own fails the whole run with
 //   OversizeTransactionError. Nothing is stored here: the caller stores only
 //   after this resolves (sinks may have received bytes; the caller cleans up).
-// Memory: one segment (256 KiB) being filled, plus the chunks queued for
-// validation (two slots per worker), never a whole envelope.
+// Memory: one segment (256 KiB) being filled, plus two chunk slots queued
+// for validation, never a whole envelope.
 
 export interface EnvelopeSink {
+  /** Awaited before the next write. The writer never touches `chunk` again, so the sink may keep it. */
   write(chunk: Buffer): void | Promise<void>;
   end(): Promise<void>;
   /** Called instead of end() when the run fails while this sink is open. */
@@ -155,7 +156,7 @@ class OpenEnvelope {
 
   static async open(ctx: Context, envelopeId: string): Promise<OpenEnvelope> {
     const envelope = new OpenEnvelope(ctx, envelopeId, await ctx.opts.openSink(envelopeId));
-    await envelope.append(envelope.header, Buffer.byteLength(envelope.header), HEADER_LINES);
+    await envelope.append(envelope.header, Buffer.byteLength(envelope.header), HEADER_LINES, true);
     return envelope;
   }
 
@@ -173,13 +174,13 @@ class OpenEnvelope {
       bytes: r.bytes,
     });
     this.records += r.records;
-    await this.append(r.text, r.bytes, r.lines);
+    await this.append(r.text, r.bytes, r.lines, true);
     this.segmentTransactions++;
   }
 
   async close(): Promise<BuiltEnvelope> {
-    // append() always leaves room for the footer, so it cannot flush here.
-    await this.append(ENVELOPE_FOOTER, ENVELOPE_FOOTER_BYTES, 1);
+    // Every other append left room for the footer, so this one cannot flush.
+    await this.append(ENVELOPE_FOOTER, ENVELOPE_FOOTER_BYTES, 1, false);
     await this.flush(true);
     await this.sink.end();
     return {
@@ -200,8 +201,8 @@ class OpenEnvelope {
     return Promise.all(this.validations);
   }
 
-  private async append(text: string, bytes: number, lines: number): Promise<void> {
-    const room = bytes + (text === ENVELOPE_FOOTER ? 0 : ENVELOPE_FOOTER_BYTES);
+  private async append(text: string, bytes: number, lines: number, reserveFooter: boolean): Promise<void> {
+    const room = bytes + (reserveFooter ? ENVELOPE_FOOTER_BYTES : 0);
     if (!this.segment || this.segmentLength + room > this.segment.length) {
       if (this.segmentLength > 0) await this.flush(false);
       this.segment = Buffer.allocUnsafeSlow(Math.max(this.ctx.segmentBytes, room));
@@ -262,6 +263,8 @@ export async function buildEnvelopes(opts: BuildEnvelopesOptions): Promise<Built
   try {
     await splitIntoEnvelopes(ctx, state, built);
   } catch (err) {
+    // The envelope being written (or closed) when the run failed; those
+    // already ended are the caller's to clean up.
     await state.current?.sink.abort?.(err as Error);
     throw err;
   }
@@ -296,8 +299,8 @@ async function splitIntoEnvelopes(
         ctx.transactionsDone++;
         continue;
       }
-      state.current = null;
       built.push({ envelope: await current.close(), open: current });
+      state.current = null;
     }
     const envelopeId = opts.nextEnvelopeId();
     const r = renderTransaction(tx, taricId, 1);
@@ -309,7 +312,7 @@ async function splitIntoEnvelopes(
   }
   const last = state.current;
   if (last) {
-    state.current = null;
     built.push({ envelope: await last.close(), open: last });
+    state.current = null;
   }
 }

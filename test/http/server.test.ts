@@ -3,7 +3,10 @@ import { useTestDb } from '../helpers/db.js';
 import { startApi, type Api } from '../invoices/setup.js';
 import { createApiKey, ApiKeyVerifier } from '../../src/http/api-keys.js';
 import { revokeApiKey } from '../../src/http/store.js';
-import type { RoutesPlugin } from '../../src/http/server.js';
+import knexFactory from 'knex';
+import { buildServer, type RoutesPlugin } from '../../src/http/server.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
 
 describe('http.server', () => {
   const t = useTestDb(import.meta.url);
@@ -14,6 +17,7 @@ describe('http.server', () => {
     app.get('/boom', async () => {
       throw new Error('relation "secret_table" does not exist at /srv/herald/src/x.ts:12');
     });
+    app.post('/echo', async (req) => ({ got: req.body }));
   };
 
   before(async () => {
@@ -55,6 +59,34 @@ describe('http.server', () => {
     const res = await api.app.inject({ method: 'GET', url: '/openapi.json' });
     expect(res.statusCode).to.equal(200);
     expect(res.json().openapi).to.match(/^3\./);
+  });
+
+  it('answers 415 for a body it cannot parse and 413 for one over 1 MiB, in the catalogue shape', async () => {
+    const text = await api.app.inject({ method: 'POST', url: '/echo', payload: '<x/>', headers: { ...api.auth, 'content-type': 'application/xml' } });
+    expect(text.statusCode).to.equal(415);
+    expect(text.json().code).to.equal('UNSUPPORTED_MEDIA_TYPE');
+    const big = await api.app.inject({ method: 'POST', url: '/echo', payload: JSON.stringify({ x: 'y'.repeat(1_100_000) }), headers: { ...api.auth, 'content-type': 'application/json' } });
+    expect(big.statusCode).to.equal(413);
+    expect(big.json().code).to.equal('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers 503 UNAVAILABLE, not 500, when the database cannot be reached', async () => {
+    const deadDb = knexFactory({ client: 'pg', connection: 'postgres://postgres@127.0.0.1:1/nowhere', pool: { min: 0, max: 1 }, log: { error() {}, warn() {} } });
+    const app = await buildServer({ db: deadDb, config: loadConfig({}), log: createLogger('silent'), plugins: [] });
+    try {
+      const res = await app.inject({ method: 'GET', url: '/health' });
+      expect(res.statusCode).to.equal(503);
+      expect(res.json().code).to.equal('UNAVAILABLE');
+      expect(res.body).to.not.contain('127.0.0.1');
+    } finally {
+      await app.close();
+      await deadDb.destroy();
+    }
+  });
+
+  it('answers /health without a key when the database is up', async () => {
+    const res = await api.app.inject({ method: 'GET', url: '/health' });
+    expect(res.json()).to.deep.equal({ status: 'ok' });
   });
 
   it('accepts Basic credentials with the key as password (browsers)', async () => {

@@ -118,6 +118,19 @@ describe('jobs.createJobRunner', () => {
     expect(runs).to.have.length(40);
   });
 
+  it('reconnects a killed LISTEN connection and sweeps for the rows announced while it was down', async () => {
+    const { db } = t.get();
+    await startRunner();
+    const { rows } = await db.raw(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN herald_jobs'`);
+    expect(rows, 'one LISTEN connection').to.have.length(1);
+    await db.raw('SELECT pg_terminate_backend(?)', [rows[0].pid]);
+    await enqueueJob(db, 'test-record', { tag: 'while-down' }); // its NOTIFY has no listener
+    await allDone(1); // the 60 s sweep interval is far away: only the reconnect sweep can find it
+    await waitFor('LISTEN back', async () => (await db.raw(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN herald_jobs'`)).rows.length === 1);
+    await enqueueJob(db, 'test-record', { tag: 'after' });
+    await allDone(2);
+  });
+
   it('lets running jobs finish on a graceful stop', async () => {
     const { db } = t.get();
     const runner = await startRunner();

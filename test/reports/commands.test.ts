@@ -36,7 +36,7 @@ describe('reports.commands (herald report, embedded database)', function () {
 
   const herald = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
     try {
-      const { stdout, stderr } = await run('npx', ['tsx', 'src/cli/main.ts', 'report', ...args], { cwd: ROOT, env, timeout: 120_000 });
+      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'report', ...args], { cwd: ROOT, env, timeout: 120_000 });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };

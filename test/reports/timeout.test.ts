@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -35,6 +35,7 @@ describe('reports timeout (worker, Redis, S3)', function () {
   let config: Config;
   let storage: S3Storage;
   let runners: JobRunner[] = [];
+  const children = new Set<ChildProcess>();
   let lock: { trx: Knex.Transaction; release(): Promise<void> } | undefined;
 
   before(async () => {
@@ -56,6 +57,7 @@ describe('reports timeout (worker, Redis, S3)', function () {
     s3.server.reset();
   });
   afterEach(async () => {
+    for (const child of children) child.kill('SIGKILL');
     await lock?.release();
     lock = undefined;
     await Promise.all(runners.map((r) => r.stop({ graceMs: 5000 })));
@@ -75,7 +77,8 @@ describe('reports timeout (worker, Redis, S3)', function () {
 
   /** A real `herald worker` process on this database and Redis prefix; resolves once it LISTENs. */
   async function startChildWorker(extraEnv: Record<string, string> = {}) {
-    const child = spawn('npx', ['tsx', 'src/cli/main.ts', 'worker', '--concurrency', '2'], {
+    // node itself (not npx, whose shell would survive a SIGKILL sent to it and keep the worker alive).
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--concurrency', '2'], {
       cwd: ROOT,
       env: {
         ...process.env, ...configEnv(config), DATABASE_URL: t.get().url, REDIS_URL, REDIS_PREFIX: prefix, LOG_LEVEL: 'warn',
@@ -83,11 +86,13 @@ describe('reports timeout (worker, Redis, S3)', function () {
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    children.add(child);
+    child.once('exit', () => children.delete(child));
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
     try {
-      // A cold `npx tsx` start takes 5-15 s on this shared machine: callers ask once it listens.
+      // A cold start takes 5-15 s on this shared machine: callers ask once it listens.
       await waitFor('the worker to LISTEN', async () => {
         const { rows } = await t.get().db.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
         return rows[0].n > 0;

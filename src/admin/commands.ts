@@ -1,0 +1,94 @@
+import readline from 'node:readline';
+import { InvalidArgumentError, type Command } from 'commander';
+import { CliError, printJson, withApp } from '../cli/context.js';
+import { isUniqueViolation } from '../db/errors.js';
+import { ApiKeyNameTaken, createApiKey } from '../http/api-keys.js';
+import type { JobDefinition } from '../jobs/types.js';
+import { registerQueueCommands } from '../queue/commands.js';
+import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
+import { grantApiKeyScope, insertAdminUser } from './store.js';
+
+// `herald admin ...` (users and admin keys for /admin) and, through
+// registerQueueCommands, `herald queue ...`: one registration line in
+// src/cli/commands.ts for all of operations.
+
+function userName(value: string): string {
+  if (!/^[A-Za-z0-9_.@-]{1,100}$/.test(value)) throw new InvalidArgumentError(`NAME: must be 1 to 100 letters, digits or _ . @ -, got "${value}"`);
+  return value;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** Asks on the terminal without echoing what is typed. */
+async function promptHidden(question: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new CliError('--password-stdin: stdin is not a terminal; pipe the password in with --password-stdin');
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const out = rl as unknown as { _writeToOutput: (s: string) => void; output: NodeJS.WriteStream };
+  let muted = false;
+  out._writeToOutput = (s: string) => {
+    if (!muted) process.stderr.write(s);
+  };
+  try {
+    return await new Promise<string>((resolve) => {
+      rl.question(question, (answer) => resolve(answer));
+      muted = true;
+    });
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+export function registerOperationsCommands(program: Command, definitions: readonly JobDefinition[]): void {
+  registerQueueCommands(program, definitions);
+  const admin = program.command('admin').description('Users and keys that may log in to the /admin page');
+
+  admin
+    .command('create-user')
+    .description(`Create an admin user; the password (at least ${MIN_PASSWORD_LENGTH} characters) is asked for, or read from stdin with --password-stdin`)
+    .argument('<name>', 'the login name', userName)
+    .option('--password-stdin', 'read the password from stdin (for scripts)')
+    .option('--json', 'print {id, name} as JSON')
+    .action(async (name: string, opts: { passwordStdin?: boolean; json?: boolean }) => {
+      let password: string;
+      if (opts.passwordStdin) password = await readStdin();
+      else {
+        password = await promptHidden('password: ');
+        if ((await promptHidden('again: ')) !== password) throw new CliError('password: the two entries differ');
+      }
+      if (password.length < MIN_PASSWORD_LENGTH) throw new CliError(`password: must be at least ${MIN_PASSWORD_LENGTH} characters`);
+      const hash = await hashPassword(password);
+      const user = await withApp(({ db }) =>
+        insertAdminUser(db, name, hash).catch((err: unknown) => {
+          if (isUniqueViolation(err, 'ux_admin_users_name')) throw new CliError(`NAME: an admin user named "${name}" already exists`);
+          throw err;
+        }),
+      );
+      if (opts.json) printJson({ id: user.id, name: user.name });
+      else process.stdout.write(`admin user "${name}" created (id ${user.id})\n`);
+    });
+
+  admin
+    .command('create-key')
+    .description('Create an API key with the admin scope (may log in to /admin and use the API); printed once')
+    .argument('<name>', 'a unique key name', userName)
+    .option('--json', 'print {id, name, key} as JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const created = await withApp(({ db }) =>
+        db.transaction(async (trx) => {
+          const key = await createApiKey(trx, name).catch((err: unknown) => {
+            if (err instanceof ApiKeyNameTaken) throw new CliError(`NAME: ${err.message}`);
+            throw err;
+          });
+          await grantApiKeyScope(trx, key.id, 'admin');
+          return key;
+        }),
+      );
+      if (opts.json) printJson({ id: created.id, name: created.name, key: created.key, scopes: ['api', 'admin'] });
+      else process.stdout.write(`${created.key}\n`);
+    });
+}

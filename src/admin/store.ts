@@ -1,0 +1,47 @@
+import type { Knex } from 'knex';
+
+// Every SQL statement on admin_users and api_keys.scopes (migrations/0008_ops.ts).
+
+type Db = Knex | Knex.Transaction;
+
+export interface AdminUserRow {
+  id: number;
+  name: string;
+  password_hash: string;
+  created_at: Date;
+  disabled_at: Date | null;
+}
+
+export async function insertAdminUser(db: Db, name: string, passwordHash: string): Promise<AdminUserRow> {
+  const { rows } = await db.raw(`INSERT INTO admin_users (name, password_hash) VALUES (?, ?) RETURNING *`, [name, passwordHash]);
+  return rows[0] as AdminUserRow;
+}
+
+export async function findActiveAdminUser(db: Db, name: string): Promise<AdminUserRow | null> {
+  const { rows } = await db.raw(`SELECT * FROM admin_users WHERE name = ? AND disabled_at IS NULL`, [name]);
+  return (rows[0] as AdminUserRow | undefined) ?? null;
+}
+
+export async function getActiveAdminUser(db: Db, id: number): Promise<AdminUserRow | null> {
+  const { rows } = await db.raw(`SELECT * FROM admin_users WHERE id = ? AND disabled_at IS NULL`, [id]);
+  return (rows[0] as AdminUserRow | undefined) ?? null;
+}
+
+export async function grantApiKeyScope(db: Db, keyId: number, scope: 'admin' | 'api'): Promise<boolean> {
+  const { rows } = await db.raw(
+    `UPDATE api_keys SET scopes = array_append(scopes, ?) WHERE id = ? AND NOT (? = ANY(scopes)) RETURNING id`,
+    [scope, keyId, scope],
+  );
+  return rows.length > 0;
+}
+
+/** An active key with the admin scope, by its SHA-256. */
+export async function findAdminApiKeyByHash(db: Db, keyHash: string): Promise<{ id: number; name: string } | null> {
+  const { rows } = await db.raw(`SELECT id, name FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL AND 'admin' = ANY(scopes)`, [keyHash]);
+  return (rows[0] as { id: number; name: string } | undefined) ?? null;
+}
+
+export async function isAdminApiKeyActive(db: Db, id: number): Promise<boolean> {
+  const { rows } = await db.raw(`SELECT 1 FROM api_keys WHERE id = ? AND revoked_at IS NULL AND 'admin' = ANY(scopes)`, [id]);
+  return rows.length > 0;
+}

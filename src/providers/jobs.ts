@@ -1,0 +1,98 @@
+import { loadConfig } from '../config.js';
+import type { JobDefinition } from '../jobs/types.js';
+import { runPoll } from './poll.js';
+import { createProviderServices, type ProviderServices } from './services.js';
+import { deleteFinishedProviderJobs } from './store.js';
+import { runSubmit } from './submit.js';
+
+declare module '../jobs/types.js' {
+  interface JobPayloads {
+    /** Enqueued by tr_invoices_schedule_submission with the invoice (outbox). */
+    'provider-submit': { documentId: number };
+    /** One row per document and polling round, snoozed between polls. */
+    'provider-poll': { documentId: number; generation: number };
+    /** One row for ever (dedupe key providers-cleanup), snoozed a day between runs. */
+    'providers-cleanup': Record<string, never>;
+  }
+}
+
+// Handlers share one set of services made from the process's config on
+// first use; tests, the demo and `herald serve` hand in their own.
+let current: ProviderServices | undefined;
+
+export function useProviderServices(services: ProviderServices | undefined): void {
+  current = services;
+}
+
+export function providerServices(): ProviderServices {
+  current ??= createProviderServices(loadConfig());
+  return current;
+}
+
+export function currentProviderServices(): ProviderServices | undefined {
+  return current;
+}
+
+const DAY_MS = 24 * 3600_000;
+export const PROVIDER_JOB_KINDS = ['provider-submit', 'provider-poll'] as const;
+
+// Timeouts, attempts and backoff follow the settings of the process running
+// the job (getters read at run and sweep time): 3x the timeout without a
+// heartbeat is what the sweeper calls stuck (issue: "stuck processing > 3x
+// API timeout -> pending").
+export const providerSubmit: JobDefinition<'provider-submit'> = {
+  kind: 'provider-submit',
+  // A look-up and a POST, each bounded by PROVIDER_API_TIMEOUT_MS.
+  get timeoutMs() {
+    return providerServices().config.PROVIDER_API_TIMEOUT_MS * 2;
+  },
+  get maxAttempts() {
+    return providerServices().config.PROVIDER_MAX_RETRIES;
+  },
+  get backoff() {
+    const c = providerServices().config;
+    return { baseMs: c.PROVIDER_BACKOFF_BASE_MS, capMs: c.PROVIDER_BACKOFF_CAP_MS };
+  },
+  async run({ documentId }, { db, signal, log, job, now }) {
+    const services = providerServices();
+    const maxAttempts = job.max_attempts ?? services.config.PROVIDER_MAX_RETRIES;
+    await runSubmit(db, services, documentId, { signal, log, now, attempt: job.attempts, maxAttempts });
+  },
+};
+
+export const providerPoll: JobDefinition<'provider-poll'> = {
+  kind: 'provider-poll',
+  // A status GET, a PDF download and its S3 put.
+  get timeoutMs() {
+    const c = providerServices().config;
+    return c.PROVIDER_API_TIMEOUT_MS * 2 + c.S3_TIMEOUT_MS;
+  },
+  // Failed polls are counted by the poller itself (poll_attempts) and snoozed;
+  // only an auth failure ends the job, and it is final.
+  maxAttempts: 3,
+  backoff: { baseMs: 5_000, capMs: 60_000 },
+  async run(payload, { db, signal, log, now }) {
+    return runPoll(db, providerServices(), payload, { signal, log, now });
+  },
+};
+
+export const providersCleanup: JobDefinition<'providers-cleanup'> = {
+  kind: 'providers-cleanup',
+  timeoutMs: 10 * 60_000,
+  maxAttempts: 5,
+  backoff: { baseMs: 60_000, capMs: 3600_000 },
+  async run(_payload, { db, log, now }) {
+    const c = providerServices().config;
+    const before = new Date(now().getTime() - c.PROVIDER_JOB_RETENTION_DAYS * DAY_MS);
+    let deleted = 0;
+    for (;;) {
+      const n = await deleteFinishedProviderJobs(db, PROVIDER_JOB_KINDS, before, c.PROVIDER_BATCH_SIZE);
+      deleted += n;
+      if (n < c.PROVIDER_BATCH_SIZE) break;
+    }
+    if (deleted) log.info({ deleted, before }, `deleted ${deleted} completed provider jobs`);
+    return { snoozeMs: DAY_MS };
+  },
+};
+
+export const providerJobs = [providerSubmit, providerPoll, providersCleanup] as JobDefinition[];
