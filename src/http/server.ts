@@ -8,6 +8,8 @@ import type { Logger } from '../log.js';
 import { ApiKeyVerifier, apiKeyFromHeader, type ApiKeyPrincipal } from './api-keys.js';
 import { HttpError, formatFieldPath } from './errors.js';
 import { ROUTE_PLUGINS } from './routes.js';
+import { installMetrics } from './metrics.js';
+import { installHealth } from './health.js';
 
 // The fastify server. Capabilities add routes as plugins listed in
 // src/http/routes.ts; each gets RouteDeps as its options. Every route needs an
@@ -31,6 +33,8 @@ export interface ServerOptions {
   /** How long a verified API key is remembered (default 30 s; 0 = ask the database every time). */
   apiKeyCacheMs?: number;
   now?: () => Date;
+  /** Node process metrics on /metrics (default true). */
+  processMetrics?: boolean;
 }
 
 declare module 'fastify' {
@@ -74,6 +78,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   installAuth(app, new ApiKeyVerifier(opts.db, { ttlMs: opts.apiKeyCacheMs ?? 30_000 }));
 
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  installMetrics(app, { db: opts.db, processMetrics: opts.processMetrics });
+  installHealth(app, { db: opts.db, redisUrl: opts.config.REDIS_URL });
   app.get('/health', { config: { public: true }, schema: { hide: true } }, async () => {
     await opts.db.raw('SELECT 1');
     return { status: 'ok' };
