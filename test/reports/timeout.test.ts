@@ -215,7 +215,8 @@ describe('reports timeout (worker, Redis, S3)', function () {
     const report = await ask();
     // Cleared by an operator, or never written (a row inserted by hand): only the sweep is left.
     await t.get().db('jobs').whereIn('kind', ['report-generate', 'report-timeout']).where({ subject_id: report.id }).delete();
-    await startRunner();
+    // Started after the sweep row's NOTIFY: the jobs sweeper rings it when due.
+    await startRunner({ sweepIntervalMs: 200 });
     const failed = await waitFor('FAIL', async () => {
       const r = await reload(report);
       return r.status !== 'running' && r;

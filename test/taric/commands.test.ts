@@ -42,7 +42,7 @@ describe('taric.commands (herald workbaskets)', function () {
     expect(result).to.include({ transactions: 2, records: 6 });
     expect((await getWorkbasket(db(), result.workbasketId))?.title).to.match(/live horses/);
 
-    const xml = herald('workbaskets', 'import', 'fixtures/workbaskets/envelopes/goods.xml', '--title', 'Goods from the EU');
+    const xml = herald('workbaskets', 'import', 'fixtures/workbaskets/envelopes/goods-nomenclature.xml', '--title', 'Goods from the EU');
     expect(xml.status, xml.stderr).to.equal(0);
     const m = /^imported workbasket (\d+): 1 transactions, 1 records\n$/.exec(xml.stdout);
     expect(m, xml.stdout).to.not.equal(null);

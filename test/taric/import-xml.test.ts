@@ -44,27 +44,27 @@ describe('taric.importXml', () => {
     return err as ImportError;
   }
 
-  it('imports the published sample envelopes', async () => {
-    const a = await importXmlWorkbasket(db(), path.join(SAMPLES, 'envelope_no_declaration.xml'), { title: 'sample', reason: 'r' });
+  it('imports envelopes laid out as published ones are', async () => {
+    const a = await importXmlWorkbasket(db(), path.join(SAMPLES, 'footnote-type.xml'), { title: 'sample', reason: 'r' });
     expect(a).to.include({ transactions: 1, records: 2 });
     expect(await getWorkbasket(db(), a.workbasketId)).to.include({ title: 'sample', reason: 'r', status: 'EDITING' });
     expect(await storedRecords(db(), a.workbasketId)).to.deep.equal([
       [
-        { type: 'footnote.type', updateType: 3, fields: { 'footnote.type.id': 'AA', 'validity.start.date': '2023-10-26', 'application.code': '2' } },
-        { type: 'footnote.type.description', updateType: 3, fields: { 'footnote.type.id': 'AA', 'language.id': 'EN', description: 'Test description.' } },
+        { type: 'footnote.type', updateType: 3, fields: { 'footnote.type.id': 'HR', 'validity.start.date': '2026-03-01', 'application.code': '2' } },
+        { type: 'footnote.type.description', updateType: 3, fields: { 'footnote.type.id': 'HR', 'language.id': 'EN', description: 'Herald sample: footnotes on & about returns' } },
       ],
     ]);
-    const b = await importXmlWorkbasket(db(), path.join(SAMPLES, 'goods.xml'), { title: 'goods' });
+    const b = await importXmlWorkbasket(db(), path.join(SAMPLES, 'goods-nomenclature.xml'), { title: 'goods' });
     expect(await storedRecords(db(), b.workbasketId)).to.deep.equal([
       [
         {
           type: 'goods.nomenclature',
           updateType: 3,
           fields: {
-            'goods.nomenclature.sid': '108096',
-            'goods.nomenclature.item.id': '7019720081',
+            'goods.nomenclature.sid': '240117',
+            'goods.nomenclature.item.id': '8714911010',
             'producline.suffix': '80',
-            'validity.start.date': '2022-02-26',
+            'validity.start.date': '2026-04-01',
             'statistical.indicator': '0',
           },
         },
