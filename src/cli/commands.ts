@@ -10,6 +10,7 @@ import { registerInvoiceCommands } from '../invoices/commands.js';
 import { registerExporterCommands } from '../exporter/commands.js';
 import { registerDemoCommand } from './demo.js';
 import { registerReportCommands } from '../reports/commands.js';
+import { registerProviderCommands } from '../providers/commands.js';
 
 // Each capability adds its own commands; this list is the only place that
 // knows them all.
@@ -24,4 +25,5 @@ export function registerCommands(program: Command): void {
   registerExporterCommands(program);
   registerDemoCommand(program);
   registerReportCommands(program, jobDefinitions);
+  registerProviderCommands(program);
 }

@@ -2,6 +2,7 @@ import type { JobDefinition } from '../jobs/types.js';
 import { invoiceRequestJob } from '../invoices/jobs.js';
 import { exporterJobs } from '../exporter/jobs.js';
 import { reportJobs } from '../reports/jobs.js';
+import { providerJobs } from '../providers/jobs.js';
 import { sendFailureMail } from '../mail/jobs.js';
 
 // Every job kind Herald runs, for `herald worker`, the inline runner and the
@@ -9,4 +10,4 @@ import { sendFailureMail } from '../mail/jobs.js';
 // definitions here (one import, one entry), e.g.
 //   import { notifyHmrc } from '../exporter/jobs.js';
 //   export const jobDefinitions = [notifyHmrc, ...];
-export const jobDefinitions: readonly JobDefinition[] = [invoiceRequestJob, ...exporterJobs, ...reportJobs, sendFailureMail as JobDefinition];
+export const jobDefinitions: readonly JobDefinition[] = [invoiceRequestJob, ...exporterJobs, ...reportJobs, sendFailureMail as JobDefinition, ...providerJobs];

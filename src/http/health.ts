@@ -25,8 +25,14 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
 
 export function installHealth(app: FastifyInstance, opts: HealthOptions): void {
   let redis: Redis | undefined;
-  const redisClient = (url: string) =>
-    (redis ??= new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: CHECK_TIMEOUT_MS, enableOfflineQueue: true }));
+  const redisClient = (url: string): Redis => {
+    if (!redis) {
+      redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: CHECK_TIMEOUT_MS });
+      // Connection errors are reported by the failing ping; ioredis would log them again as unhandled.
+      redis.on('error', () => undefined);
+    }
+    return redis;
+  };
   app.addHook('onClose', async () => {
     redis?.disconnect();
   });

@@ -1,4 +1,4 @@
-import { defineJob } from '../jobs/types.js';
+import { defineJob, type PermanentFailureHook } from '../jobs/types.js';
 import { TransientError } from '../jobs/errors.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { InvoiceInputError } from './errors.js';
@@ -81,3 +81,15 @@ export const invoiceRequestJob = defineJob(INVOICE_REQUEST_JOB, {
     crashPoint('invoice-request:after-completed');
   },
 });
+
+/**
+ * For src/jobs' onPermanentFailure (runner, sweeper): when an invoice-request
+ * job ends failed_permanent without its handler deciding (stalled too often,
+ * or an attempt limit reached elsewhere), its request becomes FAILED in the
+ * same transaction, so no request is left PROCESSING for ever.
+ */
+export const failRequestOfDeadJob: PermanentFailureHook = async (job, { db }) => {
+  if (job.kind !== INVOICE_REQUEST_JOB) return;
+  const { requestId } = job.payload as { requestId: string };
+  await failInvoiceRequest(db, requestId, `gave up: ${job.last_error ?? 'job failed permanently'}`);
+};

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { startHmrcSandbox, type HmrcSandbox } from './hmrc.js';
 import { startS3Server, type S3Server } from './s3-server.js';
+import { startPacSandbox, type PacSandbox } from './pac.js';
+import { startInvoicingApiSandbox, type InvoicingApiSandbox } from './invoicing-api.js';
 
 // Every local stand-in Herald can run, as one list: `herald sandbox` starts
 // them all and prints the env settings that point Herald at them, and the
@@ -17,6 +19,8 @@ export interface SandboxOptions {
   /** S3 bucket to create (default herald-envelopes). */
   s3Bucket?: string;
   hmrc?: { clientId?: string; clientSecret?: string; srn?: string };
+  /** PAC stand-in: where its webhooks go (Herald's /webhooks/pac) and their secret. */
+  pac?: { token?: string; webhookUrl?: string; webhookSecret?: string; pacAfterMs?: number; dgiAfterMs?: number };
 }
 
 export interface RunningSandbox<H = unknown> {
@@ -96,7 +100,54 @@ export const hmrcSandbox: SandboxDefinition<HmrcSandbox> = {
   },
 };
 
-export const SANDBOXES: readonly SandboxDefinition[] = [s3Sandbox, hmrcSandbox];
+export const DEFAULT_PAC_TOKEN = 'herald-sandbox-pac-token';
+export const DEFAULT_PROVIDER_WEBHOOK_SECRET = 'herald-sandbox-webhook-secret';
+export const DEFAULT_INVOICING_TOKEN = 'herald-sandbox-invoicing-token';
+
+export const pacSandbox: SandboxDefinition<PacSandbox> = {
+  name: 'pac',
+  description: 'Alanube-style PAC (Panama) e-invoicing stand-in with scheduled legal statuses and webhooks',
+  defaultPort: 4570,
+  async start(o) {
+    const secret = o.pac?.webhookSecret ?? DEFAULT_PROVIDER_WEBHOOK_SECRET;
+    const server = await startPacSandbox({
+      port: o.port,
+      host: o.host,
+      token: o.pac?.token ?? DEFAULT_PAC_TOKEN,
+      webhookUrl: o.pac?.webhookUrl,
+      webhookSecret: secret,
+      pacAfterMs: o.pac?.pacAfterMs,
+      dgiAfterMs: o.pac?.dgiAfterMs,
+    });
+    return {
+      name: 'pac',
+      description: `${this.description} (requests: ${server.url}/__sandbox/requests)`,
+      url: server.url,
+      env: { PROVIDER_PAC_BASE_URL: server.url, PROVIDER_PAC_TOKEN: server.token, PROVIDER_WEBHOOK_SECRET: secret },
+      handle: server,
+      close: () => server.close(),
+    };
+  },
+};
+
+export const invoicingApiSandbox: SandboxDefinition<InvoicingApiSandbox> = {
+  name: 'invoicing-api',
+  description: 'Fakturownia-style invoicing API stand-in (oid_unique idempotency)',
+  defaultPort: 4571,
+  async start(o) {
+    const server = await startInvoicingApiSandbox({ port: o.port, host: o.host, token: DEFAULT_INVOICING_TOKEN });
+    return {
+      name: 'invoicing-api',
+      description: this.description,
+      url: server.url,
+      env: { PROVIDER_INVOICING_BASE_URL: server.url, PROVIDER_INVOICING_TOKEN: server.token },
+      handle: server,
+      close: () => server.close(),
+    };
+  },
+};
+
+export const SANDBOXES: readonly SandboxDefinition[] = [s3Sandbox, hmrcSandbox, pacSandbox, invoicingApiSandbox];
 
 export class SandboxStartError extends Error {
   /** The underlying error's code (EADDRINUSE when the port is taken). */

@@ -13,8 +13,9 @@ import type { ValidationIssue } from './envelope-writer.js';
 // because, measured on a 40 MB envelope here: parseXml + validate takes
 // 3.4 s and ~0.45 GB (a DOM, and the schema is re-parsed on every call),
 // while xmlSchemaValidateStream (SAX, no DOM) over 1 MB chunks takes 0.42 s
-// with the schema parsed once per worker. libxml2 keeps its error handler
-// per thread, so each worker collects only its own errors.
+// with the schema parsed once. This must be the only module that loads
+// libxmljs, and it runs in one worker only (see validate.ts); everything
+// else imports nothing but types from it.
 
 const UTF8 = 1; // XML_CHAR_ENCODING_UTF8
 const XML_ERR_ERROR = 2; // levels: 1 warning, 2 error, 3 fatal

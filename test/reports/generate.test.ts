@@ -12,7 +12,7 @@ import { uploadsReport } from '../../src/reports/report-types.js';
 import { createReportServices, type ReportServices } from '../../src/reports/services.js';
 import { failReport, getReport, insertRunningReport, type ReportRow } from '../../src/reports/store.js';
 import { createS3Storage, s3OptionsFromConfig, type S3Storage } from '../../src/storage/s3.js';
-import { quietLog, reportConfig, seedInvoice, seedParty, seedUpload, startS3, type S3Sandbox } from './support.js';
+import { quietLog, reportConfig, seedInvoice, seedParty, seedUpload, setLegalStatusColumn, startS3, type S3Sandbox } from './support.js';
 
 // Generation end to end: real Postgres rows -> CSV -> the local S3 server ->
 // SUCCESS, run by the job runner (inline), and every way it can end otherwise.
@@ -143,6 +143,7 @@ describe('reports.generate', () => {
     const dataLines = (body: string) => body.replace(BOM, '').trim().split('\r\n').slice(1).map((l) => l.split(','));
 
     it('lists invoices of the range by supplier and number, legal status empty while invoices have none', async () => {
+      await setLegalStatusColumn(t.get().db, false);
       const report = await ask('invoices', { from: '2026-02-01', to: '2026-02-28' });
       await runJobs();
       const done = await reload(report);
@@ -166,26 +167,22 @@ describe('reports.generate', () => {
 
     it('shows and filters legal status once invoices has the column', async () => {
       const { db } = t.get();
-      await db.raw(`ALTER TABLE invoices ADD COLUMN legal_status text`);
-      try {
-        await db.raw(`UPDATE invoices SET legal_status = CASE WHEN invoice_number_int = 2 THEN 'REJECTED' ELSE 'ACCEPTED' END`);
-        const all = await ask('invoices', { from: '2026-02-01', to: '2026-02-28' });
-        const accepted = await ask('invoices', { from: '2026-01-01', to: '2026-12-31', legalStatus: 'ACCEPTED', supplierId: acme });
-        await runJobs();
-        const allLines = dataLines((await storage.getObjectBuffer((await reload(all)).file_key!)).toString('utf8'));
-        expect(allLines.map((l) => [l[4], l[13]])).to.deep.equal([['INV-000001', 'ACCEPTED'], ['INV-000002', 'REJECTED'], ['INV-000001', 'ACCEPTED']]);
-        const acceptedLines = dataLines((await storage.getObjectBuffer((await reload(accepted)).file_key!)).toString('utf8'));
-        expect(acceptedLines.map((l) => l[4])).to.deep.equal(['INV-000001', 'INV-000003']);
-      } finally {
-        await db.raw(`ALTER TABLE invoices DROP COLUMN legal_status`);
-      }
+      await setLegalStatusColumn(db, true);
+      await db.raw(`UPDATE invoices SET legal_status = CASE WHEN invoice_number_int = 2 THEN 'DGI_REJECTED' ELSE 'DGI_AUTHORIZED' END`);
+      const all = await ask('invoices', { from: '2026-02-01', to: '2026-02-28' });
+      const authorized = await ask('invoices', { from: '2026-01-01', to: '2026-12-31', legalStatus: 'DGI_AUTHORIZED', supplierId: acme });
+      await runJobs();
+      const allLines = dataLines((await storage.getObjectBuffer((await reload(all)).file_key!)).toString('utf8'));
+      expect(allLines.map((l) => [l[4], l[13]])).to.deep.equal([['INV-000001', 'DGI_AUTHORIZED'], ['INV-000002', 'DGI_REJECTED'], ['INV-000001', 'DGI_AUTHORIZED']]);
+      const authorizedLines = dataLines((await storage.getObjectBuffer((await reload(authorized)).file_key!)).toString('utf8'));
+      expect(authorizedLines.map((l) => l[4])).to.deep.equal(['INV-000001', 'INV-000003']);
     });
 
     it('fails a legalStatus report whose column disappeared before it ran, naming the parameter', async () => {
       const { db } = t.get();
-      await db.raw(`ALTER TABLE invoices ADD COLUMN legal_status text`);
-      const report = await ask('invoices', { from: '2026-01-01', to: '2026-12-31', legalStatus: 'ACCEPTED' });
-      await db.raw(`ALTER TABLE invoices DROP COLUMN legal_status`);
+      await setLegalStatusColumn(db, true);
+      const report = await ask('invoices', { from: '2026-01-01', to: '2026-12-31', legalStatus: 'DGI_AUTHORIZED' });
+      await setLegalStatusColumn(db, false);
       await runJobs();
       const failed = await reload(report);
       expect(failed.status).to.equal('fail');

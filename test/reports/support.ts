@@ -150,3 +150,13 @@ export async function wipeRedisPrefix(prefix: string): Promise<number> {
     redis.disconnect();
   }
 }
+
+/**
+ * invoices.legal_status arrives with the providers migration (0007); the
+ * invoices report must work with and without it. Tests set it either way in
+ * their own database.
+ */
+export async function setLegalStatusColumn(db: Knex, present: boolean): Promise<void> {
+  if (present) await db.raw('ALTER TABLE invoices ADD COLUMN IF NOT EXISTS legal_status text');
+  else await db.raw('ALTER TABLE invoices DROP COLUMN IF EXISTS legal_status');
+}

@@ -19,11 +19,6 @@ const description = (text: string): TaricRecord => ({
   fields: { 'footnote.description.period.sid': '1', 'language.id': 'EN', 'footnote.type.id': 'TN', 'footnote.id': '001', description: text },
 });
 
-let dir: string;
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-serialize-'));
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function writeTemp(name: string, text: string): string {
   const file = path.join(dir, name);
@@ -32,6 +27,12 @@ function writeTemp(name: string, text: string): string {
 }
 
 describe('taric.serialize', () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-serialize-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
   describe('every record type', () => {
     // Each type twice: with every optional field, and with none.
     const records = EXPORTABLE_TYPES.flatMap((t, i) => [sampleRecord(t, i + 1, { optional: 'all' }), sampleRecord(t, i + 500, { optional: 'none' })]);

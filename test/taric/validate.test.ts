@@ -56,13 +56,14 @@ function linesWith(file: Buffer, needle: string): number[] {
     .flatMap((l, i) => (l.includes(needle) ? [i + 1] : []));
 }
 
-let dir: string;
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-validate-'));
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('taric.validate', () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-validate-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
   it('reports the file line and the element of a bad value in a later chunk', async () => {
     const txs = workbasket(60);
     plant(txs, 45, 'footnote.type', 'footnote.type.id', 'toolong');
@@ -171,18 +172,28 @@ describe('taric.validate', () => {
 
   it('keeps libxmljs out of every module but the validation worker (two isolates using it crash)', () => {
     const offenders: string[] = [];
+    const valueImportsOfWorker: string[] = [];
     const loads = ['from ', 'require(', 'import('].map((how) => `${how}'libxml${'js'}`); // spelt so this file does not match
+    const workerImport = /from '[./]*(src\/taric\/)?validate-worker\.js'/;
     const walk = (dir: string) => {
       for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
         const full = path.join(dir, entry.name);
-        if (entry.isDirectory()) walk(full);
-        else if (/\.(ts|js|mjs|cjs)$/.test(entry.name) && loads.some((l) => fs.readFileSync(full, 'utf8').includes(l))) {
-          offenders.push(path.relative(REPO_ROOT, full));
+        if (entry.isDirectory()) {
+          walk(full);
+          continue;
+        }
+        if (!/\.(ts|js|mjs|cjs)$/.test(entry.name)) continue;
+        const text = fs.readFileSync(full, 'utf8');
+        if (loads.some((l) => text.includes(l))) offenders.push(path.relative(REPO_ROOT, full));
+        for (const line of text.split('\n')) {
+          if (workerImport.test(line) && !line.startsWith('import type ')) valueImportsOfWorker.push(`${entry.name}: ${line}`);
         }
       }
     };
     for (const top of ['src', 'test', 'scripts', 'bin']) walk(path.join(REPO_ROOT, top));
     expect(offenders).to.deep.equal(['src/taric/validate-worker.ts']);
+    // Only types may be imported from the worker module: a value import would load it (and libxmljs) there.
+    expect(valueImportsOfWorker).to.deep.equal([]);
   });
 
   it('rejects work in flight when the worker stops, and starts a new worker on the next use', async () => {

@@ -1,0 +1,187 @@
+import cookie from '@fastify/cookie';
+import csrf from '@fastify/csrf-protection';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { getUpload } from '../exporter/store.js';
+import { enqueueJob } from '../jobs/enqueue.js';
+import { clearJob, retryJob, searchJobs } from '../jobs/store-admin.js';
+import type { RouteDeps, RoutesPlugin } from '../http/server.js';
+import { DEFAULT_UNSTICK_AFTER_MS, queueStatus, retryTarget, unstick } from '../queue/operations.js';
+import { esc, layout } from './html.js';
+import { checkLogin, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
+import { listEnvelopeViews, listInvoiceRequestViews } from './store-views.js';
+import { renderInvoices, renderTaric } from './view-domain.js';
+import { JOB_STATUSES, PAGE_SIZE, renderBulkActions, renderCounters, renderFilters, renderJobTable } from './view-jobs.js';
+
+// /admin: the operator's page (README.md in this folder). Routes are public
+// to the API-key hook (config.public) and guarded here by the session cookie
+// instead; every POST needs the CSRF token of the form it came from.
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    admin: AdminPrincipal | null;
+  }
+}
+
+const page = { config: { public: true, html: true }, schema: { hide: true } } as const;
+const idParams = z.object({ id: z.coerce.number().int().min(1, { message: 'must be a job id' }) });
+const backBody = z.object({ _csrf: z.string().optional(), back: z.string().optional() }).passthrough();
+const dateText = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date YYYY-MM-DD' });
+const jobsQuery = z.object({
+  status: z.enum(JOB_STATUSES).or(z.literal('')).optional(),
+  kind: z.string().max(100).optional(),
+  subject: z.string().max(200).optional(),
+  error: z.string().max(500).optional(),
+  from: dateText.or(z.literal('')).optional(),
+  to: dateText.or(z.literal('')).optional(),
+  order: z.enum(['asc', 'desc']).default('desc'),
+  page: z.coerce.number().int().min(1).max(100_000).default(1),
+  done: z.string().max(300).optional(),
+});
+
+/** Only redirect back inside /admin (an open redirect would serve phishing). */
+function safeBack(back: string | undefined, fallback = '/admin'): string {
+  return back && /^\/admin(\/|\?|$)/.test(back) && !back.startsWith('//') ? back : fallback;
+}
+
+function withFlash(url: string, message: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}done=${encodeURIComponent(message)}`;
+}
+
+function loginPage(csrfToken: string, opts: { next?: string; problem?: string } = {}): string {
+  return layout(
+    'Log in',
+    `<form method="post" action="/admin/login" id="login">
+<input type="hidden" name="_csrf" value="${esc(csrfToken)}"><input type="hidden" name="next" value="${esc(opts.next ?? '/admin')}">
+<p><label>user <input name="name" autocomplete="username"></label></p>
+<p><label>password <input type="password" name="password" autocomplete="current-password"></label></p>
+<p>or <label>admin API key <input type="password" name="apiKey" size="50"></label></p>
+<p><button type="submit">Log in</button></p></form>`,
+    { problem: opts.problem },
+  );
+}
+
+export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: RouteDeps) => {
+  const { db, config } = deps;
+  await app.register(cookie, { secret: sessionSecret(config.ADMIN_SESSION_SECRET) });
+  await app.register(csrf, {
+    sessionPlugin: '@fastify/cookie',
+    cookieOpts: { signed: true, httpOnly: true, sameSite: 'strict', path: '/admin' },
+  });
+  app.decorateRequest('admin', null);
+
+  const html = (reply: FastifyReply, body: string, code = 200) => reply.code(code).type('text/html; charset=utf-8').send(body);
+  // Runs on every /admin route but the login ones: no session, no page.
+  const requireAdmin = async (req: FastifyRequest, reply: FastifyReply) => {
+    req.admin = await readSession(db, req, deps.now());
+    if (req.admin) return;
+    if (req.method === 'GET') return reply.redirect(`/admin/login?next=${encodeURIComponent(req.url)}`, 303);
+    return html(reply, layout('Log in', '<p>Your session ended. <a href="/admin/login">Log in</a> again.</p>'), 401);
+  };
+  const guarded = { ...page, preHandler: [requireAdmin] };
+  const guardedPost = { ...page, preHandler: [requireAdmin, app.csrfProtection] };
+  const chrome = (req: FastifyRequest, reply: FastifyReply) => ({ csrf: reply.generateCsrf(), who: req.admin!.name });
+
+  app.get('/admin/login', { ...page, schema: { hide: true, querystring: z.object({ next: z.string().optional() }) } }, async (req, reply) => {
+    const { next } = req.query as { next?: string };
+    return html(reply, loginPage(reply.generateCsrf(), { next: safeBack(next) }));
+  });
+
+  app.post('/admin/login', { ...page, preHandler: app.csrfProtection }, async (req, reply) => {
+    const form = (req.body ?? {}) as { name?: string; password?: string; apiKey?: string; next?: string };
+    const who = await checkLogin(db, form);
+    if (!who) {
+      req.log.warn({ name: form.name, byKey: Boolean(form.apiKey) }, 'admin login refused');
+      return html(reply, loginPage(reply.generateCsrf(), { next: safeBack(form.next), problem: 'Unknown user, wrong password or not an admin key.' }), 401);
+    }
+    startSession(reply, who, config.ADMIN_SESSION_TTL_MS, deps.now());
+    return reply.redirect(safeBack(form.next), 303);
+  });
+
+  app.post('/admin/logout', { ...page, preHandler: app.csrfProtection }, async (_req, reply) => {
+    endSession(reply);
+    return reply.redirect('/admin/login', 303);
+  });
+
+  app.get('/admin', { ...guarded, schema: { hide: true, querystring: jobsQuery } }, async (req, reply) => {
+    const f = req.query as z.infer<typeof jobsQuery>;
+    const filters = {
+      status: f.status || undefined, kind: f.kind || undefined, subject: f.subject?.trim() || undefined, error: f.error?.trim() || undefined,
+      from: f.from || undefined, to: f.to || undefined, order: f.order, page: f.page,
+    };
+    const to = filters.to ? new Date(`${filters.to}T00:00:00Z`) : undefined;
+    if (to) to.setUTCDate(to.getUTCDate() + 1); // "to" includes its whole day
+    const [status, found, kinds] = await Promise.all([
+      queueStatus(db, deps.now()),
+      searchJobs(db, {
+        status: filters.status, kind: filters.kind, subjectId: filters.subject, errorText: filters.error,
+        createdFrom: filters.from ? new Date(`${filters.from}T00:00:00Z`) : undefined, createdTo: to,
+        order: filters.order, limit: PAGE_SIZE, offset: (filters.page - 1) * PAGE_SIZE,
+      }),
+      db.raw(`SELECT DISTINCT kind FROM jobs ORDER BY kind`).then((r: { rows: { kind: string }[] }) => r.rows.map((k) => k.kind)),
+    ]);
+    const c = chrome(req, reply);
+    const body =
+      renderCounters(status, config.ADMIN_PENDING_AGE_WARN_MS / 1000) +
+      renderBulkActions(c.csrf, DEFAULT_UNSTICK_AFTER_MS / 1000) +
+      `<h2>Jobs</h2>` + renderFilters(filters, kinds) +
+      renderJobTable(found.rows, found.total, filters, c.csrf, req.url);
+    return html(reply, layout('Jobs', body, { ...c, flash: f.done }));
+  });
+
+  app.post('/admin/jobs/:id/retry', { ...guardedPost, schema: { hide: true, params: idParams, body: backBody } }, async (req, reply) => {
+    const { id } = req.params as { id: number };
+    const row = await retryJob(db, id);
+    const back = safeBack((req.body as { back?: string }).back);
+    return reply.redirect(withFlash(back, row ? `job ${id} is pending again` : `job ${id} was not failed (nothing done)`), 303);
+  });
+
+  app.post('/admin/jobs/:id/clear', { ...guardedPost, schema: { hide: true, params: idParams, body: backBody } }, async (req, reply) => {
+    const { id } = req.params as { id: number };
+    const row = await clearJob(db, id);
+    const back = safeBack((req.body as { back?: string }).back);
+    return reply.redirect(withFlash(back, row ? `job ${id} deleted` : `job ${id} is running or gone (nothing done)`), 303);
+  });
+
+  app.post('/admin/jobs/retry-all-failed', { ...guardedPost, schema: { hide: true, body: backBody } }, async (_req, reply) => {
+    const rows = await retryTarget(db, { allFailed: true });
+    return reply.redirect(withFlash('/admin', `${rows.length} permanently failed job(s) are pending again`), 303);
+  });
+
+  app.post('/admin/jobs/unstick', { ...guardedPost, schema: { hide: true, body: backBody } }, async (_req, reply) => {
+    const rows = await unstick(db);
+    return reply.redirect(withFlash('/admin', `${rows.length} stuck job(s) are pending again`), 303);
+  });
+
+  app.get('/admin/taric', { ...guarded, schema: { hide: true, querystring: z.object({ done: z.string().max(300).optional() }) } }, async (req, reply) => {
+    const c = chrome(req, reply);
+    return html(reply, layout('TARIC envelopes', renderTaric(await listEnvelopeViews(db), c.csrf), { ...c, flash: (req.query as { done?: string }).done }));
+  });
+
+  // The same as `herald notify retry --upload ID`: a fresh notify-hmrc job
+  // with resend, never a re-upload.
+  app.post('/admin/uploads/:id/notify', { ...guardedPost, schema: { hide: true, params: idParams, body: backBody } }, async (req, reply) => {
+    const { id } = req.params as { id: number };
+    const upload = await getUpload(db, id);
+    let message: string;
+    if (!upload) message = `upload ${id} does not exist`;
+    else if (!upload.uploaded_at) message = `upload ${id} is not in S3 yet; nothing to notify`;
+    else {
+      const job = await enqueueJob(db, 'notify-hmrc', { uploadId: upload.id, resend: true }, { subjectType: 'upload', subjectId: upload.id });
+      message = `notification of upload ${id} queued as job ${job.id}`;
+    }
+    return reply.redirect(withFlash('/admin/taric', message), 303);
+  });
+
+  app.get(
+    '/admin/invoices',
+    { ...guarded, schema: { hide: true, querystring: z.object({ id: z.string().max(100).optional(), done: z.string().max(300).optional() }) } },
+    async (req, reply) => {
+      const q = req.query as { id?: string; done?: string };
+      const c = chrome(req, reply);
+      const rows = await listInvoiceRequestViews(db, { id: q.id });
+      // Hook: "attach PDF" and "repoll" buttons appear once src/providers exports those operations (see README).
+      return html(reply, layout('Invoices', renderInvoices(rows, c.csrf, { attachPdf: false, repoll: false }), { ...c, flash: q.done }));
+    },
+  );
+};

@@ -1,0 +1,137 @@
+import type { Command } from 'commander';
+import type { Knex } from 'knex';
+import { CliError, printJson, withApp } from '../cli/context.js';
+import { enqueueJob } from '../jobs/enqueue.js';
+import { JobError } from '../jobs/errors.js';
+import { getParty } from '../invoices/store.js';
+import { createProviderServices } from './services.js';
+import { attachPdf } from './pdf.js';
+import { schedulePolling } from './submit.js';
+import {
+  getAttachment, getDocumentByInvoice, reopenDocument, restartPolling, upsertSupplierProvider, type ProviderDocument, type ProviderKind,
+} from './store.js';
+
+// `herald pac ...`: the operator's side of provider submission. Commands
+// only write rows (and enqueue jobs); a running `herald worker` does the rest.
+
+function positiveInt(field: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new CliError(`${field}: must be a positive whole number, got "${value}"`);
+  return Number(value);
+}
+
+async function documentOf(db: Knex, invoiceId: number): Promise<ProviderDocument> {
+  const doc = await getDocumentByInvoice(db, invoiceId);
+  if (!doc) throw new CliError(`INVOICE: invoice ${invoiceId} has no provider document (is its supplier configured with herald pac set-provider?)`);
+  return doc;
+}
+
+function show(doc: ProviderDocument): string {
+  return [
+    `invoice ${doc.invoice_id}: ${doc.status}, legal status ${doc.legal_status ?? '-'}`,
+    doc.provider_document_id ? `provider document ${doc.provider_document_id}${doc.cufe ? `, CUFE ${doc.cufe}` : ''}` : null,
+    doc.last_error ? `last error (${doc.error_kind}): ${doc.last_error}\nnext step: ${doc.next_step}` : null,
+    doc.needs_attention_at ? `needs attention since ${doc.needs_attention_at.toISOString()}` : null,
+  ].filter(Boolean).join('\n');
+}
+
+export function registerProviderCommands(program: Command): void {
+  const pac = program.command('pac').description('E-invoicing provider submissions: status, PDF re-fetch, re-polling, supplier settings');
+
+  pac
+    .command('set-provider')
+    .description('Choose the e-invoicing provider of a supplier (applies to invoices issued from now on)')
+    .argument('<supplier>', 'supplier party id')
+    .requiredOption('--kind <kind>', 'pac or invoicing_api')
+    .requiredOption('--company-id <id>', "the supplier's company id at the provider (PAC idCompany)")
+    .option('--credentials-ref <ref>', "'default' (PROVIDER_*_TOKEN) or a key of PROVIDER_CREDENTIALS", 'default')
+    .option('--json', 'print the settings as JSON')
+    .action(async (supplier: string, opts: { kind: string; companyId: string; credentialsRef: string; json?: boolean }) => {
+      const id = positiveInt('SUPPLIER', supplier);
+      if (opts.kind !== 'pac' && opts.kind !== 'invoicing_api') throw new CliError(`--kind: must be pac or invoicing_api, got "${opts.kind}"`);
+      const row = await withApp(async ({ db }) => {
+        const party = await getParty(db, id);
+        if (!party || party.role !== 'supplier') throw new CliError(`SUPPLIER: ${id} is not a supplier`);
+        return upsertSupplierProvider(db, { supplier_party_id: id, provider_kind: opts.kind as ProviderKind, company_id: opts.companyId, credentials_ref: opts.credentialsRef });
+      });
+      if (opts.json) printJson(row);
+      else process.stdout.write(`supplier ${id} submits to ${row.provider_kind} as company ${row.company_id}\n`);
+    });
+
+  pac
+    .command('status')
+    .description("Show an invoice's provider submission: status, legal status, last error with its next step")
+    .argument('<invoice>', 'invoice id')
+    .option('--json', 'print the document row as JSON')
+    .action(async (invoice: string, opts: { json?: boolean }) => {
+      const id = positiveInt('INVOICE', invoice);
+      const { doc, pdf } = await withApp(async ({ db }) => ({ doc: await documentOf(db, id), pdf: await getAttachment(db, id) }));
+      if (opts.json) printJson({ ...doc, pdf });
+      else process.stdout.write(`${show(doc)}\n${pdf ? `PDF ${pdf.key} sha256 ${pdf.sha256}` : 'no PDF filed'}\n`);
+    });
+
+  pac
+    .command('attach-pdf')
+    .description("Fetch the authority's PDF again (a fresh URL from the PAC), store it in S3 and record its checksum")
+    .argument('<invoice>', 'invoice id')
+    .option('--json', 'print the attachment as JSON')
+    .action(async (invoice: string, opts: { json?: boolean }) => {
+      const id = positiveInt('INVOICE', invoice);
+      const result = await withApp(async ({ db, config }) => {
+        const doc = await documentOf(db, id);
+        if (doc.provider_kind !== 'pac' || !doc.provider_document_id) throw new CliError(`INVOICE: invoice ${id} has no PAC document yet (status ${doc.status})`);
+        const services = createProviderServices(config);
+        try {
+          const status = await services.client('pac').status!({ companyId: doc.company_id, token: services.token('pac', doc.credentials_ref), providerDocumentId: doc.provider_document_id });
+          if (!status.pdfUrl) throw new CliError(`INVOICE: the PAC offers no PDF for invoice ${id} (legal status ${status.legalStatus})`);
+          return await attachPdf(db, services, doc, status.pdfUrl, 'manual', { replace: true });
+        } catch (err) {
+          if (err instanceof JobError) throw new CliError(`${err.message}${err.nextStep ? ` (next step: ${err.nextStep})` : ''}`);
+          throw err;
+        } finally {
+          services.close();
+        }
+      });
+      if (opts.json) printJson(result.attachment);
+      else process.stdout.write(`invoice ${id}: PDF stored at ${result.attachment.key}, sha256 ${result.attachment.sha256}\n`);
+    });
+
+  pac
+    .command('repoll')
+    .description('Start a new round of status polling (PROVIDER_POLL_ATTEMPTS polls) and clear the attention mark')
+    .argument('<invoice>', 'invoice id')
+    .option('--json', 'print the document row as JSON')
+    .action(async (invoice: string, opts: { json?: boolean }) => {
+      const id = positiveInt('INVOICE', invoice);
+      const doc = await withApp(async ({ db, config }) =>
+        db.transaction(async (trx) => {
+          const d = await documentOf(trx as unknown as Knex, id);
+          const moved = await restartPolling(trx, d.id);
+          if (!moved) throw new CliError(`INVOICE: invoice ${id} is ${d.status}, not submitted: nothing to poll`);
+          await schedulePolling(trx, createProviderServices(config), { ...moved, final_at: null }, new Date(Date.now() - config.PROVIDER_POLL_INTERVAL_MS));
+          return moved;
+        }),
+      );
+      if (opts.json) printJson(doc);
+      else process.stdout.write(`invoice ${id}: polling restarted (round ${doc.poll_generation})\n`);
+    });
+
+  pac
+    .command('resubmit')
+    .description('Put a failed submission back in the queue (same idempotency key) after fixing its cause')
+    .argument('<invoice>', 'invoice id')
+    .option('--json', 'print the document row as JSON')
+    .action(async (invoice: string, opts: { json?: boolean }) => {
+      const id = positiveInt('INVOICE', invoice);
+      const doc = await withApp(async ({ db }) =>
+        db.transaction(async (trx) => {
+          const d = await documentOf(trx as unknown as Knex, id);
+          const moved = await reopenDocument(trx, d.id);
+          if (!moved) throw new CliError(`INVOICE: invoice ${id} is ${d.status}; only a failed submission can be resubmitted`);
+          await enqueueJob(trx, 'provider-submit', { documentId: d.id }, { subjectType: 'invoice', subjectId: id, dedupeKey: `provider-submit:${d.id}:${Date.now()}` });
+          return moved;
+        }),
+      );
+      if (opts.json) printJson(doc);
+      else process.stdout.write(`invoice ${id}: queued for submission again\n`);
+    });
+}
