@@ -75,8 +75,8 @@ export function renderJobTable(rows: JobRow[], total: number, f: JobFilters, csr
 }
 
 export function renderBulkActions(csrf: string, unstickAfterS: number): string {
-  return `<p id="bulk">` +
+  return `<div id="bulk">` +
     actionButton('/admin/jobs/retry-all-failed', 'Retry all permanently failed', csrf, { confirm: 'Retry every permanently failed job (attempts reset)?' }) + ' ' +
     actionButton('/admin/jobs/unstick', `Unstick processing (silent > ${formatAge(unstickAfterS)})`, csrf, { confirm: 'Put stuck processing jobs back to pending?' }) +
-    `</p>`;
+    `</div>`;
 }

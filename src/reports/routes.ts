@@ -81,8 +81,9 @@ export const reportRoutes: RoutesPlugin = async (base, deps) => {
     },
     async (req, reply) => {
       // Streaming the body can outlast the S3 call deadline; a client that goes away stops it.
+      // (The response's close, not the request's: a request "closes" once its body is read.)
       const gone = new AbortController();
-      req.raw.once('close', () => gone.abort());
+      reply.raw.once('close', () => reply.raw.writableFinished || gone.abort());
       let download;
       try {
         download = await openReportDownload(db, services, req.params.id, { signal: gone.signal });

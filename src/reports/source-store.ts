@@ -140,8 +140,8 @@ export async function listInvoiceReportRows(db: Db, f: InvoiceReportFilter, afte
 }
 
 /**
- * Whether invoices has a legal_status column yet. The e-invoicing provider
- * work adds it; until then the invoices report leaves the column empty and
+ * Whether invoices has a legal_status column (added by 0007_providers). On a
+ * database without it the invoices report leaves the column empty and
  * refuses a legalStatus filter rather than silently ignoring it.
  */
 export async function hasInvoiceLegalStatus(db: Db): Promise<boolean> {

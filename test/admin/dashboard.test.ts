@@ -122,10 +122,12 @@ describe('admin dashboard (headless Chromium)', () => {
     const a = await enqueueJob(db, 'upload-envelope', { uploadId: 5 });
     await db.raw(`UPDATE jobs SET status = 'failed_permanent', finished_at = now(), attempts = 5, last_error = 'S3 said no' WHERE id = ?`, [a.id]);
     await page.goto(`${base}/admin`);
-    page.once('dialog', (d) => void d.accept());
+    const asked: string[] = [];
+    page.once('dialog', (d) => (asked.push(d.message()), void d.accept()));
     await page.locator('#bulk button', { hasText: 'Retry all permanently failed' }).click();
-    await page.waitForSelector('.flash', { timeout: 5000 }).catch(async (e) => { console.log('DBG', page.url(), (await page.content()).slice(0, 1500)); throw e; });
+    await page.waitForSelector('.flash');
     expect(await page.locator('.flash').innerText()).to.include('1 permanently failed job(s) are pending again');
+    expect(asked, 'the bulk action asks first').to.deep.equal(['Retry every permanently failed job (attempts reset)?']);
     expect(await getJob(db, a.id)).to.include({ status: 'pending', attempts: 0 });
 
     await page.goto(`${base}/admin/taric`);

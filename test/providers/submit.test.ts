@@ -62,7 +62,7 @@ describe('provider submission queue and poller (inline)', function () {
     await db.transaction(async (trx) => {
       await trx.raw(`INSERT INTO invoices (supplier_party_id, client_party_id, invoice_number, invoice_number_int, issue_date, due_date, currency,
         supplier_name, supplier_address, client_name, client_address, subtotal, tax_total, total)
-        SELECT supplier_party_id, client_party_id, 'X-1', 999, issue_date, due_date, currency, supplier_name, supplier_address, client_name, client_address, 0, 0, 0 FROM invoices WHERE id = ?`, [id]);
+        SELECT supplier_party_id, client_party_id, 'X-1', 999, issue_date, due_date, currency, supplier_name, supplier_address, client_name, client_address, 0, 0, 0 FROM invoices WHERE id = ?`, [id!]);
       throw new Error('roll back');
     }).catch(() => undefined);
     expect((await listJobs(db, { kind: 'provider-submit' })).length).to.equal(before);
@@ -144,6 +144,16 @@ describe('provider submission queue and poller (inline)', function () {
       }
     });
   }
+
+  it('error class TLS failure: transient, retried', async () => {
+    const { db } = t.get();
+    const [id] = await issueInvoices(db, 1, 'pac');
+    // HTTPS to a plain-HTTP port: the handshake fails.
+    await run({ PROVIDER_PAC_BASE_URL: env.pac.url.replace('http://', 'https://') }, 1);
+    const j = await job('provider-submit', id!);
+    const doc = (await getDocumentByInvoice(db, id!))!;
+    expect([j.status, j.error_class, doc.status, doc.error_kind]).to.deep.equal(['failed', 'transient', 'pending', 'tls']);
+  });
 
   it('looks a timed-out POST up by its idempotency key instead of posting it again', async () => {
     const { db } = t.get();

@@ -114,6 +114,16 @@ describe('reports.routes', () => {
     expect(file.body).to.match(/^\uFEFFupload_id,envelope_id,/);
   });
 
+  it('streams the whole file over a real socket', async () => {
+    const r = (await post(body())).json();
+    await runJobs();
+    const address = await app.listen({ port: 0, host: '127.0.0.1' });
+    const res = await fetch(`${address}/api/v1/reports/${r.id}/download`, { headers: auth });
+    expect(res.status).to.equal(200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect(bytes.equals(await storage.getObjectBuffer(`reports/uploads/${r.id}.csv`))).to.equal(true);
+  });
+
   it('answers 409 with FAIL and the reason for a failed report', async () => {
     const r = (await post(body())).json();
     await failReport(t.get().db, r.id, 'timed out after 900 s');

@@ -20,18 +20,18 @@ const description = (text: string): TaricRecord => ({
 });
 
 
-function writeTemp(name: string, text: string): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, text);
-  return file;
-}
-
 describe('taric.serialize', () => {
   let dir: string;
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-serialize-'));
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function writeTemp(name: string, text: string): string {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  }
 
   describe('every record type', () => {
     // Each type twice: with every optional field, and with none.
