@@ -38,7 +38,7 @@ export const INVOICE_REQUEST_MAX_ATTEMPTS = 10;
 // Up to 1 + 49 invoices per supplier lock and commit (see generate.ts). 50
 // keeps one transaction well under a second even with large invoices, and
 // already takes the lock and WAL flush out of the per-invoice cost.
-export const INVOICE_BATCH_COMPANIONS = 49;
+export const INVOICE_BATCH_COMPANIONS = 199;
 
 export const invoiceRequestJob = defineJob(INVOICE_REQUEST_JOB, {
   // generateInvoice is a handful of statements; 30 s means the database is
