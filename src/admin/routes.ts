@@ -2,8 +2,7 @@ import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { getUpload } from '../exporter/store.js';
-import { enqueueJob } from '../jobs/enqueue.js';
+import { queueNotificationResend, ResendRefused } from '../exporter/notify.js';
 import { clearJob, retryJob, searchJobs } from '../jobs/store-admin.js';
 import type { RouteDeps, RoutesPlugin } from '../http/server.js';
 import { DEFAULT_UNSTICK_AFTER_MS, queueStatus, retryTarget, unstick } from '../queue/operations.js';
@@ -158,17 +157,16 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
     return html(reply, layout('TARIC envelopes', renderTaric(await listEnvelopeViews(db), c.csrf), { ...c, flash: (req.query as { done?: string }).done }));
   });
 
-  // The same as `herald notify retry --upload ID`: a fresh notify-hmrc job
-  // with resend, never a re-upload.
+  // The same as `herald notify retry --upload ID`.
   app.post('/admin/uploads/:id/notify', { ...guardedPost, schema: { hide: true, params: idParams, body: backBody } }, async (req, reply) => {
     const { id } = req.params as { id: number };
-    const upload = await getUpload(db, id);
     let message: string;
-    if (!upload) message = `upload ${id} does not exist`;
-    else if (!upload.uploaded_at) message = `upload ${id} is not in S3 yet; nothing to notify`;
-    else {
-      const job = await enqueueJob(db, 'notify-hmrc', { uploadId: upload.id, resend: true }, { subjectType: 'upload', subjectId: upload.id });
-      message = `notification of upload ${id} queued as job ${job.id}`;
+    try {
+      const queued = await queueNotificationResend(db, id);
+      message = `notification of upload ${id} queued as job ${queued.jobId}`;
+    } catch (err) {
+      if (!(err instanceof ResendRefused)) throw err;
+      message = err.message;
     }
     return reply.redirect(withFlash('/admin/taric', message), 303);
   });

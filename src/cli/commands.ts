@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { registerSandboxCommands } from '../sandbox/commands.js';
 import { registerWorkerCommand } from '../jobs/commands.js';
-import { failureMailHook } from '../mail/jobs.js';
 import { registerOperationsCommands } from '../admin/commands.js';
 import { registerTaricCommands } from '../taric/commands.js';
-import { jobDefinitions } from './job-definitions.js';
+import { jobDefinitions, permanentFailureHook } from './job-definitions.js';
 import { registerHttpCommands } from '../http/commands.js';
 import { registerInvoiceCommands } from '../invoices/commands.js';
 import { registerExporterCommands } from '../exporter/commands.js';
@@ -15,9 +14,8 @@ import { registerProviderCommands } from '../providers/commands.js';
 // Each capability adds its own commands; this list is the only place that
 // knows them all.
 export function registerCommands(program: Command): void {
-  void program;
   registerSandboxCommands(program);
-  registerWorkerCommand(program, jobDefinitions, (log) => failureMailHook({ log }));
+  registerWorkerCommand(program, jobDefinitions, permanentFailureHook);
   registerOperationsCommands(program, jobDefinitions);
   registerHttpCommands(program, jobDefinitions);
   registerInvoiceCommands(program);

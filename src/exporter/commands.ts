@@ -9,7 +9,8 @@ import { getJob } from '../jobs/store.js';
 import { retryJobs } from '../jobs/store-admin.js';
 import { exporterServices } from './jobs.js';
 import { buildUploadReport, formatUploadReport, type UploadReport } from './report.js';
-import { getUpload, listUploads } from './store.js';
+import { listUploads } from './store.js';
+import { queueNotificationResend, ResendRefused } from './notify.js';
 
 // `herald upload`: the management command of the upload pipeline (tamato's
 // upload_transactions). Without REDIS_URL it runs the whole pipeline in this
@@ -153,10 +154,10 @@ async function queueNotifications(db: Knex, opts: { upload?: number; allFailed?:
     const rows = await retryJobs(db, { kind: 'notify-hmrc', status: 'failed_permanent' });
     return rows.map((r) => ({ jobId: r.id, uploadId: Number(r.subject_id) }));
   }
-  const upload = await getUpload(db, opts.upload!);
-  if (!upload) throw new CliError(`upload ${opts.upload} does not exist`);
-  if (!upload.uploaded_at) throw new CliError(`upload ${upload.id} (envelope ${upload.envelope_id}) is not in S3 yet; run \`herald upload\` first`);
-  // A resend is a job of its own (no dedupe key): the first one may be completed.
-  const job = await enqueueJob(db, 'notify-hmrc', { uploadId: upload.id, resend: true }, { subjectType: 'upload', subjectId: upload.id });
-  return [{ jobId: job.id, uploadId: upload.id }];
+  try {
+    return [await queueNotificationResend(db, opts.upload!)];
+  } catch (err) {
+    if (err instanceof ResendRefused) throw new CliError(err.message);
+    throw err;
+  }
 }

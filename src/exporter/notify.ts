@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { enqueueJob } from '../jobs/enqueue.js';
 import { PermanentError } from '../jobs/errors.js';
 import type { JobSnooze } from '../jobs/types.js';
 import type { Logger } from '../log.js';
@@ -37,4 +38,20 @@ export async function runNotifyHmrc(
   crashPoint('exporter.before-notify-mark');
   await markUploadNotified(db, upload.id);
   opts.log.info({ uploadId: upload.id, envelopeId: upload.envelope_id, correlationId: upload.correlation_id }, `HMRC notified of ${upload.file_name}`);
+}
+
+/** Why a resend was refused, in words for an operator (CLI line, admin flash). */
+export class ResendRefused extends Error {}
+
+/**
+ * Queues a notification of an upload again (`herald notify retry --upload`,
+ * the admin page's "Retry notification"): a job of its own, so a completed
+ * first one does not stop it; same correlation id; never a re-upload.
+ */
+export async function queueNotificationResend(db: Knex, uploadId: number): Promise<{ jobId: number; uploadId: number }> {
+  const upload = await getUpload(db, uploadId);
+  if (!upload) throw new ResendRefused(`upload ${uploadId} does not exist`);
+  if (!upload.uploaded_at) throw new ResendRefused(`upload ${upload.id} (envelope ${upload.envelope_id}) is not in S3 yet; run \`herald upload\` first`);
+  const job = await enqueueJob(db, 'notify-hmrc', { uploadId: upload.id, resend: true }, { subjectType: 'upload', subjectId: upload.id });
+  return { jobId: job.id, uploadId: upload.id };
 }

@@ -107,7 +107,8 @@ export function registerProviderCommands(program: Command): void {
           const d = await documentOf(trx as unknown as Knex, id);
           const moved = await restartPolling(trx, d.id);
           if (!moved) throw new CliError(`INVOICE: invoice ${id} is ${d.status}, not submitted: nothing to poll`);
-          await schedulePolling(trx, createProviderServices(config), { ...moved, final_at: null }, new Date(Date.now() - config.PROVIDER_POLL_INTERVAL_MS));
+          // runAt = now: the first poll of a new round is due at once.
+          await schedulePolling(trx, createProviderServices(config), moved, new Date(Date.now() - config.PROVIDER_POLL_INTERVAL_MS));
           return moved;
         }),
       );

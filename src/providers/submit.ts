@@ -94,7 +94,9 @@ async function recordFailure(db: Knex, doc: ProviderDocument, c: Classified, ctx
  * carries the generation so `herald pac repoll` starts a fresh round.
  */
 export async function schedulePolling(trx: Knex.Transaction, services: ProviderServices, doc: ProviderDocument, now: Date): Promise<void> {
-  if (doc.provider_kind === 'pac' && !doc.final_at) {
+  // Also when already final: a DGI_AUTHORIZED document found by look-up still
+  // needs its PDF, and the first poll finishes at once if it has one.
+  if (doc.provider_kind === 'pac') {
     await enqueueJob(trx, 'provider-poll', { documentId: doc.id, generation: doc.poll_generation }, {
       subjectType: 'invoice',
       subjectId: doc.invoice_id,
