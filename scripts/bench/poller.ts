@@ -1,0 +1,167 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import knexFactory from 'knex';
+import pg from 'pg';
+import '../../src/db/index.js';
+import { migrateLatest } from '../../src/db/migrate.js';
+import { startPacSandbox } from '../../src/sandbox/pac.js';
+
+// npm run bench:poller [-- --documents 10000 --seconds 60 --concurrency 50]
+//
+// --documents PAC documents in flight (REGISTERED for the whole run, so each
+// is polled every PROVIDER_POLL_INTERVAL_MS = 5 s), followed by ONE
+// `herald worker` process against real Postgres and Redis and the PAC
+// stand-in, in a scratch database this script creates and drops.
+// Prints: polls/s (status GETs the stand-in answered, after a 10 s warm-up),
+// lateness of each poll = time since the same document's previous poll
+// minus 5 s (p50, p90, p99), and the worker's peak RSS (VmHWM).
+// Targets (issue): peak RSS < 300 MB, median lateness <= 1 s.
+// Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const INTERVAL_MS = 5_000;
+const WARMUP_MS = 10_000;
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return dflt;
+  const n = Number(process.argv[i + 1]);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive whole number`);
+  return n;
+}
+
+function pct(sorted: Float64Array, p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+}
+
+async function main(): Promise<void> {
+  const documents = arg('documents', 10_000);
+  const seconds = arg('seconds', 60);
+  const concurrency = arg('concurrency', 50);
+  const dbName = `herald_bench_poller_${process.pid}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  const db = knexFactory({ client: 'pg', connection: url.toString(), pool: { min: 0, max: 4 } });
+
+  // Lateness per poll, from the stand-in's side: no per-request records kept.
+  const lastPoll = new Map<string, number>();
+  const lateness: number[] = [];
+  let polls = 0;
+  let measuring = false;
+  const pac = await startPacSandbox({
+    token: 'bench-token',
+    record: false,
+    pacAfterMs: 24 * 3600_000,
+    dgiAfterMs: 48 * 3600_000,
+    onStatus(id, at) {
+      const prev = lastPoll.get(id);
+      lastPoll.set(id, at);
+      if (!measuring) return;
+      polls += 1;
+      if (prev !== undefined) lateness.push(at - prev - INTERVAL_MS);
+    },
+  });
+
+  let worker: ReturnType<typeof spawn> | undefined;
+  try {
+    await migrateLatest(db);
+    process.stderr.write(`seeding ${documents} submitted documents...\n`);
+    await db.raw(`INSERT INTO parties (id, role, name) VALUES (1, 'supplier', 'Bench supplier'), (2, 'client', 'Bench client')`);
+    await db.raw(
+      `INSERT INTO invoices (supplier_party_id, client_party_id, invoice_number, invoice_number_int, issue_date, due_date, currency,
+                             supplier_name, supplier_address, client_name, client_address, subtotal, tax_total, total)
+       SELECT 1, 2, 'B-' || g, g, current_date, current_date, 'USD', 'Bench supplier', '-', 'Bench client', '-', 1, 0, 1
+         FROM generate_series(1, ?::int) g`,
+      [documents],
+    );
+    const pacIds = Array.from({ length: documents }, (_, i) => pac.seed('bench-co', `herald-inv-${i + 1}-invoice`));
+    await db.raw(
+      `INSERT INTO provider_documents (invoice_id, provider_kind, company_id, credentials_ref, idempotency_key, status,
+                                       provider_document_id, legal_status, submitted_at)
+       SELECT g, 'pac', 'bench-co', 'default', 'herald-inv-' || g || '-invoice', 'submitted', (?::text[])[g], 'REGISTERED', now()
+         FROM generate_series(1, ?::int) g`,
+      [pacIds, documents],
+    );
+    // First polls spread over one interval, as submissions would be.
+    await db.raw(
+      `INSERT INTO jobs (kind, payload, subject_type, subject_id, dedupe_key, scheduled_at)
+       SELECT 'provider-poll', jsonb_build_object('documentId', d.id, 'generation', 0), 'invoice', d.invoice_id::text,
+              'provider-poll:' || d.id || ':0', now() + (random() * ? || ' milliseconds')::interval
+         FROM provider_documents d`,
+      [INTERVAL_MS],
+    );
+
+    worker = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--concurrency', String(concurrency), '--grace', '2000'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: url.toString(),
+        REDIS_URL,
+        REDIS_PREFIX: `herald-bench-poller-${process.pid}`,
+        LOG_LEVEL: 'error',
+        PROVIDER_PAC_BASE_URL: pac.url,
+        PROVIDER_PAC_TOKEN: 'bench-token',
+        PROVIDER_POLL_INTERVAL_MS: String(INTERVAL_MS),
+        PROVIDER_POLL_ATTEMPTS: '10000',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const pid = worker.pid!;
+    let peakKb = 0;
+    const sample = setInterval(() => {
+      try {
+        const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+        peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
+      } catch {
+        // exited
+      }
+    }, 500);
+    await new Promise((r) => setTimeout(r, WARMUP_MS));
+    measuring = true;
+    const started = Date.now();
+    const tty = process.stderr.isTTY;
+    while (Date.now() - started < seconds * 1000) {
+      await new Promise((r) => setTimeout(r, 5000));
+      if (tty) process.stderr.write(`\r${Math.round((Date.now() - started) / 1000)} s, ${polls} polls`);
+    }
+    measuring = false;
+    const elapsed = (Date.now() - started) / 1000;
+    clearInterval(sample);
+    if (tty) process.stderr.write('\n');
+    const sorted = Float64Array.from(lateness).sort();
+    const { rows } = await db.raw(`SELECT status, count(*)::int AS n FROM jobs WHERE kind = 'provider-poll' GROUP BY status ORDER BY status`);
+    const result = {
+      documents,
+      concurrency,
+      seconds: Math.round(elapsed),
+      polls,
+      pollsPerSecond: Math.round(polls / elapsed),
+      neededPollsPerSecond: Math.round(documents / (INTERVAL_MS / 1000)),
+      latenessMs: { p50: Math.round(pct(sorted, 50)), p90: Math.round(pct(sorted, 90)), p99: Math.round(pct(sorted, 99)) },
+      workerPeakRssMb: Math.round(peakKb / 1024),
+      pollJobs: Object.fromEntries(rows.map((r: { status: string; n: number }) => [r.status, r.n])),
+    };
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    if (worker && worker.exitCode === null) {
+      worker.kill('SIGTERM');
+      await new Promise((r) => worker!.once('exit', r));
+    }
+    await pac.close();
+    await db.destroy();
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:poller failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
