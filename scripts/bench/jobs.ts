@@ -11,7 +11,7 @@ import { enqueueJob } from '../../src/jobs/enqueue.js';
 import { createJobRunner } from '../../src/jobs/runner.js';
 import { defineJob } from '../../src/jobs/types.js';
 
-// npm run bench:jobs [-- --jobs 10000 --rate 500 --seconds 5 --concurrency 20]
+// npm run bench:jobs [-- --jobs 10000 --rate 200 --seconds 5 --concurrency 20]
 //
 // No-op jobs through the whole mechanism (row + NOTIFY + bee-queue bell +
 // claim + complete + history) against real Postgres and Redis, one worker
@@ -21,7 +21,10 @@ import { defineJob } from '../../src/jobs/types.js';
 //               fast as possible; jobs/s = rows / (first insert -> last
 //               completion); also the worker's CPU time per job, the figure
 //               that does not depend on what else shares the machine
-//   latency     enqueueJob() one row per transaction at --rate/s for --seconds;
+//   latency     enqueueJob() one row per transaction at --rate/s (default 200:
+//               Postgres serialises NOTIFYing commits through the WAL flush,
+//               so one-row transactions top out near 1/fsync; see the printed
+//               commit floor) for --seconds;
 //               enqueue-to-start = started_at - created_at (one clock: the
 //               database's), p50/p95/p99
 // Targets (issue "Upload pipeline"): >= 1000 jobs/s, p95 < 50 ms.
@@ -107,7 +110,7 @@ async function latencies(db: Knex, fromId: number): Promise<{ p50: number; p95: 
 
 async function main(): Promise<void> {
   const jobs = arg('jobs', 10_000);
-  const rate = arg('rate', 500);
+  const rate = arg('rate', 200);
   const seconds = arg('seconds', 5);
   const concurrency = arg('concurrency', 20);
   const name = `herald_bench_jobs_${process.pid}`;

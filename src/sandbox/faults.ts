@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 
@@ -95,5 +96,41 @@ export async function delay(ms: number, signal: AbortSignal): Promise<void> {
     await sleep(ms, undefined, { signal });
   } catch {
     // closed while waiting: the caller finds the socket gone
+  }
+}
+
+/**
+ * Plays a fault on a fastify request: the HTTP stand-ins (HMRC, PAC,
+ * invoicing API) share it, each giving the error body its API would send.
+ * Returns true when the fault answered or killed the request.
+ */
+export async function playHttpFault(
+  fault: FaultAction,
+  rec: { fault: string | null; status: number | null },
+  req: FastifyRequest,
+  reply: FastifyReply,
+  opts: { closing: AbortSignal; body(status: number): unknown },
+): Promise<boolean> {
+  rec.fault = fault.type;
+  switch (fault.type) {
+    case 'latency':
+      await delay(fault.ms, opts.closing);
+      return opts.closing.aborted;
+    case 'drop':
+    case 'reset':
+      reply.hijack();
+      breakConnection(req.raw.socket, fault.type);
+      return true;
+    case 'hang':
+      reply.hijack(); // ended by the server's close() (forceCloseConnections)
+      return true;
+    case 'status': {
+      rec.status = fault.status;
+      if (fault.retryAfter) reply.header('retry-after', fault.retryAfter);
+      const body = fault.body ?? opts.body(fault.status);
+      if (typeof body === 'string') await reply.code(fault.status).type('text/plain').send(body);
+      else await reply.code(fault.status).send(body);
+      return true;
+    }
   }
 }

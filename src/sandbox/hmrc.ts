@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { FaultQueue, breakConnection, delay } from './faults.js';
+import { FaultQueue, playHttpFault } from './faults.js';
 import {
   HMRC_MEDIA_TYPE,
   HMRC_SCOPES,
@@ -110,28 +110,10 @@ export async function startHmrcSandbox(opts: HmrcSandboxOptions): Promise<HmrcSa
   async function applyFault(route: HmrcRoute, rec: HmrcRequestRecord, req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const fault = faults.take(route);
     if (!fault) return false;
-    rec.fault = fault.type;
-    switch (fault.type) {
-      case 'latency':
-        await delay(fault.ms, closing.signal);
-        return closing.signal.aborted;
-      case 'drop':
-      case 'reset':
-        reply.hijack();
-        breakConnection(req.raw.socket, fault.type);
-        return true;
-      case 'hang':
-        reply.hijack(); // closed by close() (forceCloseConnections)
-        return true;
-      case 'status': {
-        rec.status = fault.status;
-        if (fault.retryAfter) reply.header('retry-after', fault.retryAfter);
-        const body = fault.body ?? { code: defaultCode(fault.status), message: `sandbox fault ${fault.status}` };
-        if (typeof body === 'string') await reply.code(fault.status).type('text/plain').send(body);
-        else await reply.code(fault.status).send(body);
-        return true;
-      }
-    }
+    return playHttpFault(fault, rec, req, reply, {
+      closing: closing.signal,
+      body: (status) => ({ code: defaultCode(status), message: `sandbox fault ${status}` }),
+    });
   }
 
   function answer(reply: FastifyReply, rec: HmrcRequestRecord, status: number, body?: unknown) {
