@@ -89,15 +89,6 @@ async function main(): Promise<void> {
          FROM generate_series(1, ?::int) g`,
       [pacIds, documents],
     );
-    // First polls spread over one interval, as submissions would be.
-    await db.raw(
-      `INSERT INTO jobs (kind, payload, subject_type, subject_id, dedupe_key, scheduled_at)
-       SELECT 'provider-poll', jsonb_build_object('documentId', d.id, 'generation', 0), 'invoice', d.invoice_id::text,
-              'provider-poll:' || d.id || ':0', now() + (random() * ? || ' milliseconds')::interval
-         FROM provider_documents d`,
-      [INTERVAL_MS],
-    );
-
     worker = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--concurrency', String(concurrency), '--grace', '2000'], {
       cwd: ROOT,
       env: {
@@ -114,6 +105,20 @@ async function main(): Promise<void> {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const pid = worker.pid!;
+    // The worker must be listening before the rows exist: submissions ring it
+    // by NOTIFY as they commit, and so do these (first polls spread over one
+    // interval, in 20 statements, as a stream of submissions would).
+    await new Promise((r) => setTimeout(r, 4000));
+    const per = Math.ceil(documents / 20);
+    for (let from = 1; from <= documents; from += per) {
+      await db.raw(
+        `INSERT INTO jobs (kind, payload, subject_type, subject_id, dedupe_key, scheduled_at)
+         SELECT 'provider-poll', jsonb_build_object('documentId', d.id, 'generation', 0), 'invoice', d.invoice_id::text,
+                'provider-poll:' || d.id || ':0', now() + (random() * ? || ' milliseconds')::interval
+           FROM provider_documents d WHERE d.id BETWEEN ? AND ?`,
+        [INTERVAL_MS, from, from + per - 1],
+      );
+    }
     let peakKb = 0;
     const sample = setInterval(() => {
       try {

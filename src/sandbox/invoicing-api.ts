@@ -1,6 +1,6 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { FaultQueue, breakConnection, delay, faultActionSchema, type Fault } from './faults.js';
+import { FaultQueue, faultActionSchema, playHttpFault, type Fault } from './faults.js';
 
 // A stand-in for a Fakturownia-style invoicing API: POST /invoices.json with
 // api_token in the body (or Authorization: Bearer), 401 on a wrong token, 422
@@ -52,25 +52,7 @@ export async function startInvoicingApiSandbox(opts: InvoicingApiSandboxOptions)
   async function applyFault(rec: (typeof records)[number], req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const fault = faults.take('create');
     if (!fault) return false;
-    rec.fault = fault.type;
-    switch (fault.type) {
-      case 'latency':
-        await delay(fault.ms, closing.signal);
-        return closing.signal.aborted;
-      case 'drop':
-      case 'reset':
-        reply.hijack();
-        breakConnection(req.raw.socket, fault.type);
-        return true;
-      case 'hang':
-        reply.hijack();
-        return true;
-      case 'status':
-        rec.status = fault.status;
-        if (fault.retryAfter) reply.header('retry-after', fault.retryAfter);
-        await reply.code(fault.status).send(fault.body ?? { code: 'error', message: `sandbox fault ${fault.status}` });
-        return true;
-    }
+    return playHttpFault(fault, rec, req, reply, { closing: closing.signal, body: (status) => ({ code: 'error', message: `sandbox fault ${status}` }) });
   }
 
   app.post('/invoices.json', async (req, reply) => {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { FaultQueue, breakConnection, delay, faultActionSchema, type Fault } from './faults.js';
+import { FaultQueue, faultActionSchema, playHttpFault, type Fault } from './faults.js';
 
 // A stand-in for an Alanube-style PAC (Panama): a real HTTP server on
 // loopback. Documents move REGISTERED -> PAC_AUTHORIZED -> DGI_AUTHORIZED (or
@@ -136,25 +136,7 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
   async function applyFault(route: PacRoute, rec: PacRequestRecord, req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const fault = faults.take(route);
     if (!fault) return false;
-    rec.fault = fault.type;
-    switch (fault.type) {
-      case 'latency':
-        await delay(fault.ms, closing.signal);
-        return closing.signal.aborted;
-      case 'drop':
-      case 'reset':
-        reply.hijack();
-        breakConnection(req.raw.socket, fault.type);
-        return true;
-      case 'hang':
-        reply.hijack();
-        return true;
-      case 'status':
-        rec.status = fault.status;
-        if (fault.retryAfter) reply.header('retry-after', fault.retryAfter);
-        await reply.code(fault.status).send(fault.body ?? { error: { code: fault.status, message: `sandbox fault ${fault.status}` } });
-        return true;
-    }
+    return playHttpFault(fault, rec, req, reply, { closing: closing.signal, body: (status) => ({ error: { code: status, message: `sandbox fault ${status}` } }) });
   }
 
   function authorized(req: FastifyRequest): boolean {

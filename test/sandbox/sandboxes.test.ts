@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { SandboxStartError, hmrcSandbox, s3Sandbox, startSandboxes, type StartedSandboxes } from '../../src/sandbox/sandboxes.js';
+import { SandboxStartError, hmrcSandbox, s3Sandbox, startSandboxes, type StartedSandboxes, SANDBOXES } from '../../src/sandbox/sandboxes.js';
 
 // startSandboxes in-process, as the demo uses it.
 
@@ -34,7 +34,7 @@ describe('sandbox/sandboxes: startSandboxes', () => {
 
   it('starts every sandbox on free loopback ports with merged env and typed handles', async () => {
     started = await startSandboxes({ dataDir: dir, s3Bucket: 'demo-bucket', hmrc: { srn: 'SRN-DEMO' } });
-    expect(started.list.map((s) => s.name)).to.deep.equal(['s3', 'hmrc']);
+    expect(started.list.map((s) => s.name)).to.deep.equal(SANDBOXES.map((d) => d.name));
     expect(started.env).to.include({ S3_BUCKET: 'demo-bucket', HMRC_SRN: 'SRN-DEMO', S3_ENDPOINT: started.handle(s3Sandbox).url });
     expect(started.env.HMRC_TOKEN_URL).to.equal(`${started.handle(hmrcSandbox).url}/oauth/token`);
     // The typed handle is the live server: its fault queue is reachable.
