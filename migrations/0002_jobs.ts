@@ -29,6 +29,9 @@ export async function up(knex: Knex): Promise<void> {
       stall_count   integer NOT NULL DEFAULT 0 CHECK (stall_count >= 0),
       claim_token   uuid,
       created_at    timestamptz NOT NULL DEFAULT now(),
+      -- true: the writer (enqueueJob) NOTIFYs after its commit, so the insert
+      -- trigger stays quiet (see jobs_notify below for why that matters).
+      writer_announces boolean NOT NULL DEFAULT false,
       CONSTRAINT ux_jobs_dedupe_key UNIQUE (dedupe_key),
       -- Terminal states are exactly the ones with finished_at.
       CONSTRAINT ck_jobs_terminal_finished
@@ -68,6 +71,13 @@ export async function up(knex: Knex): Promise<void> {
     -- or by another trigger in plain SQL reach the workers without any code
     -- on the writer's side. Payload "id:ms-until-due" lets a listener time
     -- future rings without another query.
+    -- Cost: Postgres serialises the commits of all NOTIFYing transactions
+    -- that wrote data (one cluster-wide lock held through the WAL flush), so
+    -- one-row enqueues through this trigger top out near 1/fsync per second.
+    -- enqueueJob therefore sets writer_announces and sends the NOTIFY itself,
+    -- from another connection, right after the caller's commit: a
+    -- transaction that only notifies writes no WAL and holds that lock for
+    -- microseconds. Plain-SQL inserts keep the trigger.
     CREATE FUNCTION jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       PERFORM pg_notify('herald_jobs', format('%s:%s', NEW.id,
@@ -77,7 +87,7 @@ export async function up(knex: Knex): Promise<void> {
     $$;
 
     CREATE TRIGGER tr_jobs_notify_insert AFTER INSERT ON jobs
-      FOR EACH ROW EXECUTE FUNCTION jobs_notify();
+      FOR EACH ROW WHEN (NOT NEW.writer_announces) EXECUTE FUNCTION jobs_notify();
 
     -- A row becomes claimable again (retry, snooze, admin retry, stall reset).
     CREATE TRIGGER tr_jobs_notify_claimable AFTER UPDATE OF status, scheduled_at ON jobs

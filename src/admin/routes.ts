@@ -3,6 +3,7 @@ import csrf from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { queueNotificationResend, ResendRefused } from '../exporter/notify.js';
+import { OperationRefused, refetchPdf, repollInvoice } from '../providers/operations.js';
 import { clearJob, retryJob, searchJobs } from '../jobs/store-admin.js';
 import type { RouteDeps, RoutesPlugin } from '../http/server.js';
 import { DEFAULT_UNSTICK_AFTER_MS, queueStatus, retryTarget, unstick } from '../queue/operations.js';
@@ -178,8 +179,26 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
       const q = req.query as { id?: string; done?: string };
       const c = chrome(req, reply);
       const rows = await listInvoiceRequestViews(db, { id: q.id });
-      // Hook: "attach PDF" and "repoll" buttons appear once src/providers exports those operations (see README).
-      return html(reply, layout('Invoices', renderInvoices(rows, c.csrf, { attachPdf: false, repoll: false }), { ...c, flash: q.done }));
+      return html(reply, layout('Invoices', renderInvoices(rows, c.csrf, { attachPdf: true, repoll: true }), { ...c, flash: q.done }));
     },
   );
+
+  // The same as `herald pac attach-pdf INVOICE` and `herald pac repoll INVOICE`.
+  const invoiceActions = {
+    'attach-pdf': async (id: number) => `invoice ${id}: PDF stored at ${(await refetchPdf(db, config, id)).attachment.key}`,
+    repoll: async (id: number) => `invoice ${id}: polling restarted (round ${(await repollInvoice(db, config, id)).poll_generation})`,
+  };
+  for (const [action, run] of Object.entries(invoiceActions)) {
+    app.post(`/admin/invoices/:id/${action}`, { ...guardedPost, schema: { hide: true, params: idParams, body: backBody } }, async (req, reply) => {
+      const { id } = req.params as { id: number };
+      let message: string;
+      try {
+        message = await run(id);
+      } catch (err) {
+        if (!(err instanceof OperationRefused)) throw err;
+        message = err.message;
+      }
+      return reply.redirect(withFlash('/admin/invoices', message), 303);
+    });
+  }
 };

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import type { Knex } from 'knex';
+import { planAnnouncement } from './announce.js';
 import { insertJob } from './store.js';
 import type { EnqueueOptions, JobKind, JobPayloads } from './types.js';
 
 // The outbox write. Pass the caller's transaction: the job row commits or
 // rolls back with the business change that caused it. Nothing is sent to
-// Redis here; the jobs_notify trigger announces the row when (and only if)
-// the transaction commits, and the sweeper is the safety net.
+// Redis here: the row is announced (NOTIFY) once the transaction commits,
+// by announce.ts right after the commit or, where that cannot be arranged
+// (embedded database), by the insert trigger; the sweeper is the safety net.
 
 const options = z.object({
   subjectType: z.string().min(1, { message: 'subjectType must not be empty' }).optional(),
@@ -32,7 +34,8 @@ export async function enqueueJob<K extends JobKind>(
   const parsed = options.safeParse(opts);
   if (!parsed.success) throw new TypeError(parsed.error.issues[0]?.message ?? 'invalid enqueue options');
   const o = parsed.data;
-  return insertJob(db, {
+  const announce = planAnnouncement(db);
+  const result = await insertJob(db, {
     kind,
     payload,
     subjectType: o.subjectType ?? null,
@@ -40,5 +43,8 @@ export async function enqueueJob<K extends JobKind>(
     dedupeKey: o.dedupeKey ?? null,
     scheduledAt: o.runAt ?? null,
     maxAttempts: o.maxAttempts ?? null,
+    writerAnnounces: announce !== null,
   });
+  if (result.created) announce?.(result.id);
+  return result;
 }

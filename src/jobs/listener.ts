@@ -1,7 +1,7 @@
-import type { Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { CHANNEL } from './store.js';
+export { pgConnectionOf as listenConnectionOf } from './announce.js';
 
 // LISTEN herald_jobs on a connection of its own (never a pool connection:
 // it stays open for the worker's life). Postgres delivers the jobs_notify
@@ -20,16 +20,6 @@ export interface ListenerOptions {
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
-
-/** The connection settings to LISTEN with, or null when the database cannot LISTEN (embedded PGlite). */
-export function listenConnectionOf(db: Knex): string | pg.ClientConfig | null {
-  const config = db.client.config as Knex.Config;
-  if (config.client !== 'pg' && config.client !== 'postgres' && config.client !== 'postgresql') return null;
-  const c = config.connection;
-  if (typeof c === 'string') return c;
-  if (c && typeof c === 'object') return c as pg.ClientConfig;
-  return null;
-}
 
 export class JobListener {
   private client: pg.Client | undefined;

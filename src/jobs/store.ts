@@ -29,6 +29,8 @@ export interface NewJob {
   dedupeKey: string | null;
   scheduledAt: Date | null;
   maxAttempts: number | null;
+  /** true: the caller NOTIFYs after commit (announce.ts), so the insert trigger stays quiet. */
+  writerAnnounces: boolean;
 }
 
 /**
@@ -39,11 +41,11 @@ export interface NewJob {
 export async function insertJob(db: Db, job: NewJob): Promise<{ id: number; created: boolean }> {
   const inserted = await rows<{ id: number }>(
     db,
-    `INSERT INTO jobs (kind, payload, subject_type, subject_id, dedupe_key, scheduled_at, max_attempts)
-     VALUES (?, ?::jsonb, ?, ?, ?, coalesce(?::timestamptz, now()), ?)
+    `INSERT INTO jobs (kind, payload, subject_type, subject_id, dedupe_key, scheduled_at, max_attempts, writer_announces)
+     VALUES (?, ?::jsonb, ?, ?, ?, coalesce(?::timestamptz, now()), ?, ?)
      ON CONFLICT ON CONSTRAINT ux_jobs_dedupe_key DO NOTHING
      RETURNING id`,
-    [job.kind, JSON.stringify(job.payload ?? {}), job.subjectType, job.subjectId, job.dedupeKey, ts(job.scheduledAt), job.maxAttempts],
+    [job.kind, JSON.stringify(job.payload ?? {}), job.subjectType, job.subjectId, job.dedupeKey, ts(job.scheduledAt), job.maxAttempts, job.writerAnnounces],
   );
   if (inserted[0]) return { id: Number(inserted[0].id), created: true };
   const existing = await rows<{ id: number }>(db, `SELECT id FROM jobs WHERE dedupe_key = ?`, [job.dedupeKey]);

@@ -40,6 +40,8 @@ export interface JobRow {
   stall_count: number;
   claim_token: string | null;
   created_at: Date;
+  /** true: enqueueJob announced the row after its commit instead of the insert trigger. */
+  writer_announces: boolean;
 }
 
 export interface JobContext {

@@ -2,17 +2,24 @@ import type { Command } from 'commander';
 import type { Knex } from 'knex';
 import { CliError, printJson, withApp } from '../cli/context.js';
 import { enqueueJob } from '../jobs/enqueue.js';
-import { JobError } from '../jobs/errors.js';
 import { getParty } from '../invoices/store.js';
-import { createProviderServices } from './services.js';
-import { attachPdf } from './pdf.js';
-import { schedulePolling } from './submit.js';
+import { documentOfInvoice, OperationRefused, refetchPdf, repollInvoice } from './operations.js';
 import {
-  getAttachment, getDocumentByInvoice, reopenDocument, restartPolling, upsertSupplierProvider, type ProviderDocument, type ProviderKind,
+  getAttachment, reopenDocument, upsertSupplierProvider, type ProviderDocument, type ProviderKind,
 } from './store.js';
 
 // `herald pac ...`: the operator's side of provider submission. Commands
 // only write rows (and enqueue jobs); a running `herald worker` does the rest.
+
+/** The operation's refusal as the command's one-line error. */
+async function refused<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof OperationRefused) throw new CliError(`INVOICE: ${err.message}`);
+    throw err;
+  }
+}
 
 function positiveInt(field: string, value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new CliError(`${field}: must be a positive whole number, got "${value}"`);
@@ -20,9 +27,7 @@ function positiveInt(field: string, value: string): number {
 }
 
 async function documentOf(db: Knex, invoiceId: number): Promise<ProviderDocument> {
-  const doc = await getDocumentByInvoice(db, invoiceId);
-  if (!doc) throw new CliError(`INVOICE: invoice ${invoiceId} has no provider document (is its supplier configured with herald pac set-provider?)`);
-  return doc;
+  return refused(documentOfInvoice(db, invoiceId));
 }
 
 function show(doc: ProviderDocument): string {
@@ -76,21 +81,7 @@ export function registerProviderCommands(program: Command): void {
     .option('--json', 'print the attachment as JSON')
     .action(async (invoice: string, opts: { json?: boolean }) => {
       const id = positiveInt('INVOICE', invoice);
-      const result = await withApp(async ({ db, config }) => {
-        const doc = await documentOf(db, id);
-        if (doc.provider_kind !== 'pac' || !doc.provider_document_id) throw new CliError(`INVOICE: invoice ${id} has no PAC document yet (status ${doc.status})`);
-        const services = createProviderServices(config);
-        try {
-          const status = await services.client('pac').status!({ companyId: doc.company_id, token: services.token('pac', doc.credentials_ref), providerDocumentId: doc.provider_document_id });
-          if (!status.pdfUrl) throw new CliError(`INVOICE: the PAC offers no PDF for invoice ${id} (legal status ${status.legalStatus})`);
-          return await attachPdf(db, services, doc, status.pdfUrl, 'manual', { replace: true });
-        } catch (err) {
-          if (err instanceof JobError) throw new CliError(`${err.message}${err.nextStep ? ` (next step: ${err.nextStep})` : ''}`);
-          throw err;
-        } finally {
-          services.close();
-        }
-      });
+      const result = await withApp(async ({ db, config }) => refused(refetchPdf(db, config, id)));
       if (opts.json) printJson(result.attachment);
       else process.stdout.write(`invoice ${id}: PDF stored at ${result.attachment.key}, sha256 ${result.attachment.sha256}\n`);
     });
@@ -102,16 +93,7 @@ export function registerProviderCommands(program: Command): void {
     .option('--json', 'print the document row as JSON')
     .action(async (invoice: string, opts: { json?: boolean }) => {
       const id = positiveInt('INVOICE', invoice);
-      const doc = await withApp(async ({ db, config }) =>
-        db.transaction(async (trx) => {
-          const d = await documentOf(trx as unknown as Knex, id);
-          const moved = await restartPolling(trx, d.id);
-          if (!moved) throw new CliError(`INVOICE: invoice ${id} is ${d.status}, not submitted: nothing to poll`);
-          // runAt = now: the first poll of a new round is due at once.
-          await schedulePolling(trx, createProviderServices(config), moved, new Date(Date.now() - config.PROVIDER_POLL_INTERVAL_MS));
-          return moved;
-        }),
-      );
+      const doc = await withApp(async ({ db, config }) => refused(repollInvoice(db, config, id)));
       if (opts.json) printJson(doc);
       else process.stdout.write(`invoice ${id}: polling restarted (round ${doc.poll_generation})\n`);
     });

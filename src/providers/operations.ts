@@ -1,0 +1,47 @@
+import type { Knex } from 'knex';
+import type { Config } from '../config.js';
+import { JobError } from '../jobs/errors.js';
+import { attachPdf, type AttachResult } from './pdf.js';
+import { createProviderServices } from './services.js';
+import { getDocumentByInvoice, restartPolling, type ProviderDocument } from './store.js';
+import { schedulePolling } from './submit.js';
+
+// The operator's actions on one invoice's provider document, shared by
+// `herald pac attach-pdf|repoll` and the admin page's buttons.
+
+/** An action an operator asked for that cannot be done; the message says why. */
+export class OperationRefused extends Error {}
+
+export async function documentOfInvoice(db: Knex, invoiceId: number): Promise<ProviderDocument> {
+  const doc = await getDocumentByInvoice(db, invoiceId);
+  if (!doc) throw new OperationRefused(`invoice ${invoiceId} has no provider document (is its supplier configured with herald pac set-provider?)`);
+  return doc;
+}
+
+/** Fetches the authority's PDF again (the PAC gives a fresh, short-lived URL) and stores it. */
+export async function refetchPdf(db: Knex, config: Config, invoiceId: number): Promise<AttachResult> {
+  const doc = await documentOfInvoice(db, invoiceId);
+  if (doc.provider_kind !== 'pac' || !doc.provider_document_id) throw new OperationRefused(`invoice ${invoiceId} has no PAC document yet (status ${doc.status})`);
+  const services = createProviderServices(config);
+  try {
+    const status = await services.client('pac').status!({ companyId: doc.company_id, token: services.token('pac', doc.credentials_ref), providerDocumentId: doc.provider_document_id });
+    if (!status.pdfUrl) throw new OperationRefused(`the PAC offers no PDF for invoice ${invoiceId} (legal status ${status.legalStatus})`);
+    return await attachPdf(db, services, doc, status.pdfUrl, 'manual', { replace: true });
+  } catch (err) {
+    if (err instanceof JobError) throw new OperationRefused(`${err.message}${err.nextStep ? ` (next step: ${err.nextStep})` : ''}`, { cause: err });
+    throw err;
+  } finally {
+    services.close();
+  }
+}
+
+/** Starts a new round of status polling (due at once) and clears the attention mark. */
+export async function repollInvoice(db: Knex, config: Config, invoiceId: number): Promise<ProviderDocument> {
+  return db.transaction(async (trx) => {
+    const d = await documentOfInvoice(trx as unknown as Knex, invoiceId);
+    const moved = await restartPolling(trx, d.id);
+    if (!moved) throw new OperationRefused(`invoice ${invoiceId} is ${d.status}, not submitted: nothing to poll`);
+    await schedulePolling(trx, createProviderServices(config), moved, new Date(Date.now() - config.PROVIDER_POLL_INTERVAL_MS));
+    return moved;
+  });
+}
