@@ -80,9 +80,16 @@ export async function startS3Server(opts: S3ServerOptions): Promise<S3Server> {
   });
   server.on('connection', (s) => sockets.add(s));
   // The SDK sends large bodies with "Expect: 100-continue". Node would say
-  // "continue" at once and s3rver would answer NoSuchBucket mid-upload, which
-  // the client sees as EPIPE; S3 refuses before the body, and so do we.
+  // "continue" at once and s3rver would answer NoSuchBucket or
+  // InvalidAccessKeyId mid-upload, which the client sees as EPIPE; S3 refuses
+  // before the body, and so do we.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const key = /Credential=([^/,\s]+)/.exec(req.headers.authorization ?? '')?.[1];
+    if (key !== undefined && key !== S3RVER_ACCESS_KEY_ID) {
+      log.push({ method: req.method ?? 'PUT', path: req.url ?? '/', fault: null });
+      writeS3Error(req, res, 403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+      return;
+    }
     const bucket = bucketOf(req.url ?? '/');
     void internals.store.getBucket(bucket).then(
       (found) => {
