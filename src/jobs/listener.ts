@@ -1,13 +1,13 @@
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { CHANNEL } from './store.js';
-export { pgConnectionOf as listenConnectionOf } from './announce.js';
 
 // LISTEN herald_jobs on a connection of its own (never a pool connection:
-// it stays open for the worker's life). Postgres delivers the jobs_notify
-// trigger's messages only when the writing transaction commits, which is
-// exactly "ring after commit". A dropped connection loses messages sent
-// while it was down, so each reconnect tells the runner to sweep at once.
+// it stays open for the worker's life). Announcements come from enqueueJob
+// right after its caller's commit (announce.ts) and from the jobs_notify
+// trigger, which Postgres delivers only when the writing transaction
+// commits: "ring after commit" either way. A dropped connection loses
+// messages sent while it was down, so each reconnect triggers a sweep.
 
 export interface ListenerOptions {
   connection: string | pg.ClientConfig;

@@ -6,7 +6,8 @@ import type { Random } from './backoff.js';
 import { BeeQueueDoorbell } from './bee-doorbell.js';
 import { LocalDoorbell, type Doorbell } from './doorbell.js';
 import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
-import { JobListener, listenConnectionOf } from './listener.js';
+import { pgConnectionOf } from './announce.js';
+import { JobListener } from './listener.js';
 import { RingTimers } from './ring-timers.js';
 import { createBatcher } from './batcher.js';
 import { claimJobs, completeJobs, findJobWait } from './store.js';
@@ -87,7 +88,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError('concurrency must be a whole number >= 1');
   const log = opts.log.child({ component: 'jobs' });
   const definitions = new Map(opts.definitions.map((d) => [d.kind as string, d]));
-  const connection = listenConnectionOf(opts.db);
+  const connection = pgConnectionOf(opts.db);
   const listen = (opts.listen ?? true) && connection !== null;
   // PGlite (knex-pglite forces a pool of one) runs jobs one at a time: a
   // handler's transaction would otherwise starve every other job's queries.

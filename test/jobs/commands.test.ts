@@ -51,7 +51,9 @@ describe('jobs.commands (herald worker)', () => {
     const hung = new Promise<string>((resolve) => setTimeout(() => resolve('still running 15 s after SIGTERM'), 15_000).unref());
     expect(await Promise.race([exited, hung])).to.equal(0);
     const summary = JSON.parse(stdout);
-    expect(summary).to.include({ stopped: true, failed_permanent: 1 });
+    expect(summary.stopped).to.equal(true);
+    // At least ours (the failure hooks registered for the worker may enqueue and run more jobs).
+    expect(summary.failed_permanent).to.be.at.least(1);
     expect(stderr).to.contain('finishing running jobs').and.contain('stopped');
   });
 });

@@ -82,28 +82,78 @@ describe('jobs.enqueueJob', () => {
     await fails({ subjectType: '' }, 'subjectType');
   });
 
-  it('announces the row on commit only (NOTIFY from the trigger), also for rows inserted by plain SQL', async () => {
-    const { db, url } = t.get();
-    const listener = new pg.Client({ connectionString: url });
-    await listener.connect();
-    const heard: string[] = [];
-    listener.on('notification', (m) => heard.push(m.payload ?? ''));
-    await listener.query(`LISTEN ${CHANNEL}`);
-    try {
+  describe('announcing (NOTIFY herald_jobs)', () => {
+    let listener: pg.Client;
+    let heard: string[] = [];
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 150));
+    before(async () => {
+      listener = new pg.Client({ connectionString: t.get().url });
+      await listener.connect();
+      listener.on('notification', (m) => heard.push(m.payload ?? ''));
+      await listener.query(`LISTEN ${CHANNEL}`);
+    });
+    after(async () => listener?.end());
+    beforeEach(() => (heard = []));
+
+    it('announces an enqueued row after the commit, never before, and not through the insert trigger', async () => {
+      const { db } = t.get();
       let id = 0;
       await db.transaction(async (trx) => {
         ({ id } = await enqueueJob(trx, 'test-record', { tag: 'notify' }));
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await settle();
         expect(heard, 'nothing before commit').to.deep.equal([]);
       });
-      const { rows } = await db.raw(`INSERT INTO jobs (kind, payload, scheduled_at) VALUES ('test-record', '{}', now() + interval '1 hour') RETURNING id`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(heard[0]).to.equal(`${id}:0`);
-      const [sqlId, delay] = heard[1]!.split(':').map(Number);
-      expect(sqlId).to.equal(rows[0].id);
-      expect(delay).to.be.within(3_599_000, 3_600_000);
-    } finally {
-      await listener.end();
-    }
+      await settle();
+      expect(heard).to.deep.equal([`${id}:0`]);
+      expect(await getJob(db, id)).to.include({ writer_announces: true });
+    });
+
+    it('announces nothing for a transaction that rolled back', async () => {
+      const { db } = t.get();
+      await db
+        .transaction(async (trx) => {
+          await enqueueJob(trx, 'test-record', { tag: 'gone' });
+          throw new Error('rollback');
+        })
+        .catch(() => undefined);
+      await settle();
+      expect(heard).to.deep.equal([]);
+    });
+
+    it('waits for the outermost commit when enqueued inside a savepoint, and announces the delay of a later runAt', async () => {
+      const { db } = t.get();
+      let id = 0;
+      await db.transaction(async (trx) => {
+        await trx.transaction(async (sp) => {
+          ({ id } = await enqueueJob(sp, 'test-record', { tag: 'nested' }, { runAt: new Date(Date.now() + 60_000) }));
+        });
+        await settle();
+        expect(heard, 'savepoint released, transaction still open').to.deep.equal([]);
+      });
+      await settle();
+      expect(heard).to.have.length(1);
+      const [heardId, delay] = heard[0]!.split(':').map(Number);
+      expect(heardId).to.equal(id);
+      expect(delay).to.be.within(58_000, 60_000);
+    });
+
+    it('announces an autocommit enqueue, and a row inserted by plain SQL through the trigger', async () => {
+      const { db } = t.get();
+      const { id } = await enqueueJob(db, 'test-record', { tag: 'autocommit' });
+      const { rows } = await db.raw(`INSERT INTO jobs (kind, payload) VALUES ('test-record', '{}') RETURNING id, writer_announces`);
+      await settle();
+      expect(heard.sort()).to.deep.equal([`${id}:0`, `${rows[0].id}:0`].sort());
+      expect(rows[0].writer_announces).to.equal(false);
+    });
+
+    it('does not announce a dedupe hit (the existing row was announced when it was created)', async () => {
+      const { db } = t.get();
+      await enqueueJob(db, 'test-record', { tag: 'once' }, { dedupeKey: 'announce-once' });
+      await settle();
+      heard = [];
+      expect((await enqueueJob(db, 'test-record', { tag: 'twice' }, { dedupeKey: 'announce-once' })).created).to.equal(false);
+      await settle();
+      expect(heard).to.deep.equal([]);
+    });
   });
 });
