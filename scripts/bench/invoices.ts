@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knexFactory from 'knex';
-import pg from 'pg';
 import '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { submitInvoiceRequest } from '../../src/invoices/requests.js';
 import { generateInvoiceRequest } from '../../src/invoices/schemas.js';
 import { insertParty } from '../../src/invoices/store.js';
+import { REDIS_URL, admin, arg, dbUrl } from './support.js';
 
 // npm run bench:invoices [-- --requests 10000 --workers 4 --concurrency 4]
 //
@@ -25,33 +25,7 @@ import { insertParty } from '../../src/invoices/store.js';
 // Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL.
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DB_NAME = `herald_bench_invoices_${process.pid}`;
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive whole number`);
-  return n;
-}
-
-function dbUrl(name: string): string {
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 function startWorker(concurrency: number, prefix: string): { child: ChildProcess; started: Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'worker', '--concurrency', String(concurrency)], {

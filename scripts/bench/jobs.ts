@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
-import pg from 'pg';
 import pino from 'pino';
 import { Redis } from 'ioredis';
 import '../../src/db/index.js';
@@ -10,6 +9,7 @@ import { migrateLatest } from '../../src/db/migrate.js';
 import { enqueueJob } from '../../src/jobs/enqueue.js';
 import { createJobRunner } from '../../src/jobs/runner.js';
 import { defineJob } from '../../src/jobs/types.js';
+import { REDIS_URL, admin, arg, dbUrl } from './support.js';
 
 // npm run bench:jobs [-- --jobs 10000 --rate 50,200 --seconds 5 --concurrency 20]
 //
@@ -43,32 +43,6 @@ const noop = defineJob('bench-noop', {
   async run() {},
 });
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-  return n;
-}
-
-function dbUrl(name: string): string {
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 /** The worker: its own process, so enqueueing does not share its event loop. */
 async function worker(url: string, prefix: string, concurrency: number): Promise<void> {
@@ -144,11 +118,11 @@ async function paced(n: number, rate: number, call: () => Promise<unknown>): Pro
 }
 
 async function main(): Promise<void> {
-  const jobs = arg('jobs', 10_000);
+  const jobs = arg('jobs', 10_000, { fractions: true });
   const rates = (process.argv.includes('--rate') ? process.argv[process.argv.indexOf('--rate') + 1]! : '50,200').split(',').map(Number);
   if (rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error('--rate must be positive numbers, comma-separated');
-  const seconds = arg('seconds', 5);
-  const concurrency = arg('concurrency', 20);
+  const seconds = arg('seconds', 5, { fractions: true });
+  const concurrency = arg('concurrency', 20, { fractions: true });
   const name = `herald_bench_jobs_${process.pid}`;
   const prefix = `herald-bench:${process.pid}`;
   await admin(`CREATE DATABASE ${name}`);

@@ -7,6 +7,7 @@ import pg from 'pg';
 import '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { startPacSandbox } from '../../src/sandbox/pac.js';
+import { ADMIN_URL, REDIS_URL, arg } from './support.js';
 
 // npm run bench:poller [-- --documents 10000 --seconds 60 --concurrency 50]
 //
@@ -21,18 +22,8 @@ import { startPacSandbox } from '../../src/sandbox/pac.js';
 // Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL.
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const INTERVAL_MS = 5_000;
 const WARMUP_MS = 10_000;
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive whole number`);
-  return n;
-}
 
 function pct(sorted: Float64Array, p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
-import pg from 'pg';
 import pino from 'pino';
 import { loadConfig } from '../../src/config.js';
 import '../../src/db/index.js';
@@ -12,6 +11,7 @@ import { generateReport } from '../../src/reports/generate.js';
 import { createReportServices } from '../../src/reports/services.js';
 import { getReport } from '../../src/reports/store.js';
 import { startS3Server } from '../../src/sandbox/s3-server.js';
+import { ADMIN_URL, admin, arg } from './support.js';
 
 // npx tsx scripts/bench/reports.ts [--invoices 200000]
 //
@@ -23,26 +23,7 @@ import { startS3Server } from '../../src/sandbox/s3-server.js';
 // count (pages of 1000 rows are streamed, never collected).
 // Env: BENCH_DATABASE_URL (admin connection).
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = `herald_bench_reports_${process.pid}`;
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive whole number`);
-  return n;
-}
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 const invoices = arg('invoices', 200_000);
 const url = new URL(ADMIN_URL);

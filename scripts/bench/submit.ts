@@ -5,11 +5,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import knexFactory from 'knex';
-import pg from 'pg';
 import '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { insertParty } from '../../src/invoices/store.js';
+import { admin, arg, dbUrl } from './support.js';
 
 // npm run bench:submit [-- --seconds 10 --connections 10]
 //
@@ -27,33 +27,8 @@ import { insertParty } from '../../src/invoices/store.js';
 // Env: BENCH_DATABASE_URL (admin connection), PGBENCH (path to pgbench).
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PGBENCH = process.env.PGBENCH ?? (fs.existsSync('/usr/bin/pgbench') ? '/usr/bin/pgbench' : '/usr/lib/postgresql/15/bin/pgbench');
 const DB_NAME = `herald_bench_submit_${process.pid}`;
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive whole number`);
-  return n;
-}
-
-function dbUrl(name: string): string {
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 async function startServer(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--no-worker', '--json'], {
