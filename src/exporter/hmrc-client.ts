@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { AuthError, JobError, PermanentError, RateLimitedError, TransientError } from '../jobs/errors.js';
 import type { Logger } from '../log.js';
+import { NETWORK_ERROR_CODES } from '../lib/network-errors.js';
 
 // Client for HMRC's Secure Data Exchange notification API: tells HMRC that
 // an envelope file is in the bucket. OAuth2 client credentials; the token is
@@ -179,23 +180,6 @@ export function createHmrcClient(opts: HmrcClientOptions, deps: HmrcClientDeps =
   };
 }
 
-// undici reports a dead connection as TypeError('fetch failed') with the
-// socket error as cause; these are its codes and Node's.
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
 
 /**
  * The one decision on what an HMRC failure means: connection trouble,
@@ -226,7 +210,7 @@ export function classifyHmrcError(err: unknown, ctx: { now?: number; timeoutMs?:
   }
   if (e?.name === 'AbortError') return new TransientError('HMRC call aborted', { cause: err });
   const code = e?.cause?.code;
-  if (code && NETWORK_CODES.has(code)) {
+  if (code && NETWORK_ERROR_CODES.has(code)) {
     return new TransientError(`HMRC connection failed: ${code}${e?.cause?.message ? ` (${e.cause.message})` : ''}`, { cause: err });
   }
   // Anything else never reached a verdict from HMRC; retrying is the safe

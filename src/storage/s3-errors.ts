@@ -1,4 +1,5 @@
 import { AuthError, JobError, PermanentError, RateLimitedError, TransientError } from '../jobs/errors.js';
+import { NETWORK_ERROR_CODES } from '../lib/network-errors.js';
 
 // The one place that decides what an S3 failure means for a retry. S3 names
 // its errors (err.name is the S3 error code); a HEAD answer has no body, so
@@ -51,20 +52,7 @@ const PERMANENT_CODES = new Set([
   'InvalidObjectState',
 ]);
 
-// Socket-level failures (Node error codes) and the SDK's own timeouts.
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
+// The SDK's own timeouts.
 const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'AbortError']);
 
 interface SdkErrorShape {
@@ -105,7 +93,7 @@ export function classifyS3Error(err: unknown, ctx: S3ErrorContext = {}): JobErro
   }
   if (status !== undefined && status >= 500) return new TransientError(msg, cause);
   if (status !== undefined && status >= 400) return new PermanentError(msg, cause);
-  if ((e.code && NETWORK_CODES.has(e.code)) || TIMEOUT_NAMES.has(name)) return new TransientError(msg, cause);
+  if ((e.code && NETWORK_ERROR_CODES.has(e.code)) || TIMEOUT_NAMES.has(name)) return new TransientError(msg, cause);
   // No status and no known code: the request never got an answer we could
   // read. Retrying is the safe side: S3 keys are idempotent.
   return new TransientError(msg, cause);

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { CliError, printJson, withApp } from '../cli/context.js';
+import { progressBar } from '../cli/progress.js';
 import { importJsonText } from './import-json.js';
 import { importXmlWorkbasket } from './import-xml.js';
 import type { ImportResult } from './import-records.js';
@@ -38,15 +38,6 @@ function envelopeSize(value: string): number {
   const n = positiveInt('--max-envelope-size')(value);
   if (n < MIN_ENVELOPE_SIZE) throw new InvalidArgumentError(`--max-envelope-size: must be at least ${MIN_ENVELOPE_SIZE} bytes, got ${n}`);
   return n;
-}
-
-/** A progress bar on stderr when it is a terminal and output is not JSON; otherwise nothing. */
-function progressBar(json: boolean | undefined, unit: string) {
-  if (json || !process.stderr.isTTY) return null;
-  return new cliProgress.SingleBar(
-    { stream: process.stderr, format: `{bar} {percentage}% | {value}/{total} ${unit}`, hideCursor: true, clearOnComplete: true },
-    cliProgress.Presets.shades_classic,
-  );
 }
 
 /** Turns the taric errors a user can fix into one CliError; anything else propagates. */
