@@ -15,6 +15,7 @@ import {
 } from '../../src/exporter/hmrc-client.js';
 import { AuthError, PermanentError, RateLimitedError, TransientError } from '../../src/jobs/errors.js';
 import { startHmrcSandbox, type HmrcSandbox } from '../../src/sandbox/hmrc.js';
+import { expectRejection } from '../helpers/expect.js';
 
 // The HMRC client against the real HMRC stand-in over HTTP: every error
 // class from a real answer (or a real dead connection), token caching and
@@ -28,15 +29,6 @@ function transfer(over: Partial<TransferReady> = {}): TransferReady {
   return { correlationId: crypto.randomUUID(), fileName: 'DIT260001.xml', fileSize: 4096, checksum: 'd41d8cd98f00b204e9800998ecf8427e', ...over };
 }
 
-async function rejection<T extends Error>(p: Promise<unknown>, cls: new (...a: never[]) => T): Promise<T> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err, (err as Error).message).to.be.instanceOf(cls);
-    return err as T;
-  }
-  throw new Error(`expected a ${cls.name}, but the call succeeded`);
-}
 
 describe('exporter/hmrc-client', () => {
   let sb: HmrcSandbox;
@@ -124,43 +116,43 @@ describe('exporter/hmrc-client', () => {
   describe('error classes', () => {
     it('500 -> TransientError', async () => {
       sb.inject({ type: 'status', status: 500, body: { code: 'SERVER_ERROR', message: 'down for maintenance' } });
-      const err = await rejection(client().notifyTransferReady(transfer()), TransientError);
+      const err = await expectRejection(client().notifyTransferReady(transfer()), TransientError);
       expect(err.message).to.contain('HTTP 500');
     });
 
     it('429 with Retry-After seconds -> RateLimitedError with retryAfterMs', async () => {
       sb.inject({ type: 'status', status: 429, retryAfter: '17' });
-      const err = await rejection(client().notifyTransferReady(transfer()), RateLimitedError);
+      const err = await expectRejection(client().notifyTransferReady(transfer()), RateLimitedError);
       expect(err.retryAfterMs).to.equal(17_000);
     });
 
     it('429 with an HTTP-date Retry-After -> the ms until that date on our clock', async () => {
       sb.inject({ type: 'status', status: 429, retryAfter: new Date(clock + 90_000).toUTCString() });
-      const err = await rejection(client().notifyTransferReady(transfer()), RateLimitedError);
+      const err = await expectRejection(client().notifyTransferReady(transfer()), RateLimitedError);
       expect(err.retryAfterMs).to.equal(90_000);
     });
 
     it('429 without Retry-After -> RateLimitedError leaving the delay to backoff', async () => {
       sb.inject({ type: 'status', status: 429 });
-      const err = await rejection(client().notifyTransferReady(transfer()), RateLimitedError);
+      const err = await expectRejection(client().notifyTransferReady(transfer()), RateLimitedError);
       expect(err.retryAfterMs).to.equal(undefined);
     });
 
     it('400 -> PermanentError carrying the response body', async () => {
       sb.inject({ type: 'status', status: 400, body: { code: 'INVALID_REQUEST', message: 'file already notified' } });
-      const err = await rejection(client().notifyTransferReady(transfer()), PermanentError);
+      const err = await expectRejection(client().notifyTransferReady(transfer()), PermanentError);
       expect(err.message).to.contain('file already notified');
       expect(err.message).to.contain('HTTP 400');
     });
 
     it('a request HMRC finds invalid -> PermanentError naming the field', async () => {
-      const err = await rejection(client().notifyTransferReady(transfer({ checksum: 'not-md5' })), PermanentError);
+      const err = await expectRejection(client().notifyTransferReady(transfer({ checksum: 'not-md5' })), PermanentError);
       expect(err.message).to.contain('file.checksum');
     });
 
     it('401 again after the one refresh -> AuthError', async () => {
       sb.inject({ type: 'status', status: 401, times: 2 });
-      const err = await rejection(client().notifyTransferReady(transfer()), AuthError);
+      const err = await expectRejection(client().notifyTransferReady(transfer()), AuthError);
       expect(err.nextStep).to.be.a('string');
       expect(sb.tokenGrants()).to.equal(2);
       expect(sb.requests().filter((r) => r.route === 'notify')).to.have.length(2);
@@ -168,46 +160,46 @@ describe('exporter/hmrc-client', () => {
 
     it('403 -> AuthError without a token refresh', async () => {
       sb.inject({ type: 'status', status: 403 });
-      await rejection(client().notifyTransferReady(transfer()), AuthError);
+      await expectRejection(client().notifyTransferReady(transfer()), AuthError);
       expect(sb.tokenGrants()).to.equal(1);
     });
 
     it('wrong client credentials (token endpoint 401) -> AuthError', async () => {
-      const err = await rejection(client({ clientSecret: 'wrong' }).notifyTransferReady(transfer()), AuthError);
+      const err = await expectRejection(client({ clientSecret: 'wrong' }).notifyTransferReady(transfer()), AuthError);
       expect(err.message).to.contain('token endpoint');
       expect(sb.notifications()).to.have.length(0);
     });
 
     it('token endpoint 503 -> TransientError, and 429 -> RateLimitedError', async () => {
       sb.inject({ type: 'status', status: 503, match: 'token' });
-      await rejection(client().notifyTransferReady(transfer()), TransientError);
+      await expectRejection(client().notifyTransferReady(transfer()), TransientError);
       sb.inject({ type: 'status', status: 429, retryAfter: '2', match: 'token' });
-      const err = await rejection(client().notifyTransferReady(transfer()), RateLimitedError);
+      const err = await expectRejection(client().notifyTransferReady(transfer()), RateLimitedError);
       expect(err.retryAfterMs).to.equal(2_000);
     });
 
     it('a dropped connection -> TransientError', async () => {
       sb.inject({ type: 'drop' });
-      const err = await rejection(client().notifyTransferReady(transfer()), TransientError);
+      const err = await expectRejection(client().notifyTransferReady(transfer()), TransientError);
       expect(err.message).to.match(/connection failed/);
     });
 
     it('a reset connection -> TransientError', async () => {
       sb.inject({ type: 'reset' });
-      await rejection(client().notifyTransferReady(transfer()), TransientError);
+      await expectRejection(client().notifyTransferReady(transfer()), TransientError);
     });
 
     it('a hung notification -> TransientError after HMRC_TIMEOUT_MS', async () => {
       sb.inject({ type: 'hang' });
       const started = Date.now();
-      const err = await rejection(client({ timeoutMs: 400 }).notifyTransferReady(transfer()), TransientError);
+      const err = await expectRejection(client({ timeoutMs: 400 }).notifyTransferReady(transfer()), TransientError);
       expect(Date.now() - started).to.be.within(350, 3_000);
       expect(err.message).to.contain('400 ms');
     });
 
     it('a hung token endpoint -> TransientError after the timeout', async () => {
       sb.inject({ type: 'hang', match: 'token' });
-      const err = await rejection(client({ timeoutMs: 400 }).notifyTransferReady(transfer()), TransientError);
+      const err = await expectRejection(client({ timeoutMs: 400 }).notifyTransferReady(transfer()), TransientError);
       expect(err.message).to.contain('did not answer');
     });
 
@@ -216,14 +208,14 @@ describe('exporter/hmrc-client', () => {
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 100);
       const started = Date.now();
-      await rejection(client({ timeoutMs: 30_000 }).notifyTransferReady(transfer(), { signal: ac.signal }), TransientError);
+      await expectRejection(client({ timeoutMs: 30_000 }).notifyTransferReady(transfer(), { signal: ac.signal }), TransientError);
       expect(Date.now() - started).to.be.below(2_000);
     });
 
     it('HMRC unreachable (connection refused) -> TransientError', async () => {
       const c = client();
       await sb.close();
-      const err = await rejection(c.notifyTransferReady(transfer()), TransientError);
+      const err = await expectRejection(c.notifyTransferReady(transfer()), TransientError);
       expect(err.message).to.contain('ECONNREFUSED');
       sb = await startHmrcSandbox({ port: 0, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, srn: SRN });
     });

@@ -1,8 +1,9 @@
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Knex } from 'knex';
 import type { Logger } from '../../src/log.js';
+import { REDIS_URL, wipeRedisPrefix } from '../helpers/redis.js';
+export { REDIS_URL, wipeRedisPrefix };
 
 // Shared by the test/jobs files: test job kinds, a quiet logger, Redis key
 // prefixes per file, and a polling wait.
@@ -14,7 +15,6 @@ declare module '../../src/jobs/types.js' {
   }
 }
 
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export const quietLog: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -26,22 +26,6 @@ export function redisPrefix(fileUrl: string, label = ''): string {
   return `herald-test:${stem}${label ? `-${label}` : ''}:${process.pid}`;
 }
 
-/** Deletes every key under prefix: "Redis lost everything", without touching anyone else's keys. */
-export async function wipeRedisPrefix(prefix: string): Promise<number> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let deleted = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, everyMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -2,11 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Logger } from '../../src/log.js';
 import { startS3Server, type S3Server } from '../../src/sandbox/s3-server.js';
+import { REDIS_URL, wipeRedisPrefix } from '../helpers/redis.js';
+export { REDIS_URL, wipeRedisPrefix };
 
 // Shared by the test/reports files: a real local S3 server, a config that
 // points at it, and seeded TARIC uploads and invoices (plain SQL against the
@@ -14,7 +15,6 @@ import { startS3Server, type S3Server } from '../../src/sandbox/s3-server.js';
 // code that is still changing).
 
 export const BUCKET = 'herald-reports-test';
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const quietLog: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 export interface S3Sandbox {
@@ -134,22 +134,6 @@ export function redisPrefix(fileUrl: string): string {
   return `herald-test:reports-${path.basename(new URL(fileUrl).pathname).replace(/\.test\.ts$/, '')}:${process.pid}`;
 }
 
-/** Deletes every key under prefix: "Redis lost everything", without touching anyone else's keys. Returns how many. */
-export async function wipeRedisPrefix(prefix: string): Promise<number> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let deleted = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 /**
  * invoices.legal_status arrives with the providers migration (0007); the

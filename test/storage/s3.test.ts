@@ -17,6 +17,7 @@ import {
   type S3Storage,
   type S3StorageOptions,
 } from '../../src/storage/s3.js';
+import { expectRejection } from '../helpers/expect.js';
 
 // The wrapper through the real AWS SDK against the local S3-compatible
 // server, with wire faults from the TCP proxy and S3 error answers from the
@@ -26,15 +27,6 @@ import {
 const BUCKET = 'herald-test';
 const CONTENT_TYPE = 'application/xml';
 
-async function expectRejection<T extends Error>(p: Promise<unknown>, cls: new (...a: never[]) => T): Promise<T> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err, (err as Error).message).to.be.instanceOf(cls);
-    return err as T;
-  }
-  throw new Error(`expected a ${cls.name}, but the call succeeded`);
-}
 
 describe('storage/s3', function () {
   let dir: string;
