@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { EnvelopeIdSequence, readNextIds } from './allocate.js';
-import { envelopeFileName, fileSink, renderPending, selectWorkbaskets, type ExportProgress } from './export.js';
+import { envelopeFileName, fileSink, renderPending, selectWorkbaskets, type ExportOptions } from './export.js';
 import type { ValidationIssue } from './envelope-writer.js';
 
 // `herald envelopes dump`: the export's rendering and validation without its
@@ -12,15 +12,8 @@ import type { ValidationIssue } from './envelope-writer.js';
 // before it is marked ready; only their transactions not yet exported are
 // rendered, as an export would.
 
-export interface DumpOptions {
-  now: Date;
-  maxEnvelopeBytes: number;
-  firstTransactionId: number;
-  /** Created when missing. */
-  dir: string;
-  workbasketIds?: number[] | undefined;
-  onProgress?: ((p: ExportProgress) => void) | undefined;
-}
+/** As an export's options, but the files go to `dir` (created when missing). */
+export type DumpOptions = Omit<ExportOptions, 'workDir'> & { dir: string };
 
 export interface DumpedEnvelope {
   envelopeId: string;

@@ -11,6 +11,8 @@ import type { S3Server } from '../../src/sandbox/s3-server.js';
 import { importJsonWorkbasket } from '../../src/taric/import-json.js';
 import { setWorkbasketStatusIf } from '../../src/taric/store.js';
 import { digestBuffer } from '../../src/storage/digest.js';
+import { waitFor } from '../helpers/wait.js';
+export { waitFor };
 
 // The upload pipeline's real surroundings for a test file: a local S3 server
 // and the HMRC stand-in on loopback, settings pointing at them (and at the
@@ -110,10 +112,3 @@ export async function bucketContents(config: Config): Promise<Map<string, string
   }
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -3,6 +3,8 @@ import pino from 'pino';
 import type { Knex } from 'knex';
 import type { Logger } from '../../src/log.js';
 import { REDIS_URL, wipeRedisPrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
+export { waitFor };
 export { REDIS_URL, wipeRedisPrefix };
 
 // Shared by the test/jobs files: test job kinds, a quiet logger, Redis key
@@ -27,15 +29,6 @@ export function redisPrefix(fileUrl: string, label = ''): string {
 }
 
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** Side-effect table the test handlers write to, so tests can count real runs. */
 export async function createRunsTable(db: Knex): Promise<void> {

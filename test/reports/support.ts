@@ -7,6 +7,8 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { Logger } from '../../src/log.js';
 import { startS3Server, type S3Server } from '../../src/sandbox/s3-server.js';
 import { REDIS_URL, wipeRedisPrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
+export { waitFor };
 export { REDIS_URL, wipeRedisPrefix };
 
 // Shared by the test/reports files: a real local S3 server, a config that
@@ -50,15 +52,6 @@ export function reportConfig(s3: S3Server, env: Record<string, string> = {}): Co
   });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 export interface SeedUpload {
   counter: number;
