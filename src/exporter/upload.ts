@@ -87,40 +87,38 @@ export async function runUploadEnvelope(
     return 'already-uploaded';
   }
   const storage = services.storage();
-  const file = await envelopeFile(db, services, upload);
-  {
-    const digest = await digestFile(file, opts.signal);
-    if (digest.md5Hex !== upload.checksum || digest.size !== Number(upload.file_size)) {
-      throw new PermanentError(`envelope ${upload.envelope_id}: file on disk does not match the stored checksum`);
-    }
-    await storage.putObjectFromFile(upload.key, file, {
-      contentType: CONTENT_TYPE,
-      contentDisposition: `attachment; filename=${upload.file_name}`,
-      digest,
-      signal: opts.signal,
-    });
-    await verifyObject(services, upload, digest, opts.signal);
-    crashPoint('exporter.after-s3-put');
-    await finishUpload(db, upload);
-    opts.log.info({ envelopeId: upload.envelope_id, key: upload.key, md5: upload.checksum }, `envelope ${upload.envelope_id} uploaded to ${upload.key}`);
-  }
+  const { file, digest } = await envelopeFile(db, services, upload, opts.signal);
+  await storage.putObjectFromFile(upload.key, file, {
+    contentType: CONTENT_TYPE,
+    contentDisposition: `attachment; filename=${upload.file_name}`,
+    digest,
+    signal: opts.signal,
+  });
+  await verifyObject(services, upload, digest, opts.signal);
+  crashPoint('exporter.after-s3-put');
+  await finishUpload(db, upload);
+  opts.log.info({ envelopeId: upload.envelope_id, key: upload.key, md5: upload.checksum }, `envelope ${upload.envelope_id} uploaded to ${upload.key}`);
   // Kept until now so a failed put is retried without rendering again.
   await fs.promises.rm(file, { force: true });
   return 'uploaded';
 }
 
-/** The rendered file from the export, or a fresh rendering of the stored envelope (same bytes: md5 checked). */
-async function envelopeFile(db: Knex, services: ExporterServices, upload: Upload): Promise<string> {
+/**
+ * The rendered file from the export when its bytes match the stored
+ * checksum, else a fresh rendering of the stored envelope (which checks
+ * size and md5 itself); either way the digest comes back with it, read once.
+ */
+async function envelopeFile(db: Knex, services: ExporterServices, upload: Upload, signal: AbortSignal): Promise<{ file: string; digest: FileDigest }> {
   const file = path.join(services.workDir, upload.file_name);
   if (fs.existsSync(file)) {
-    const d = await digestFile(file);
-    if (d.md5Hex === upload.checksum) return file;
+    const digest = await digestFile(file, signal);
+    if (digest.md5Hex === upload.checksum && digest.size === Number(upload.file_size)) return { file, digest };
   }
   await fs.promises.mkdir(services.workDir, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  await renderStoredEnvelope(db, upload.envelope_row_id, fileSink(tmp));
+  const rendered = await renderStoredEnvelope(db, upload.envelope_row_id, fileSink(tmp));
   await fs.promises.rename(tmp, file);
-  return file;
+  return { file, digest: { size: rendered.bytes, md5Hex: rendered.md5, md5Base64: Buffer.from(rendered.md5, 'hex').toString('base64') } };
 }
 
 /** S3 keeps a single-part object's MD5 as its ETag: compare it and the size. */
