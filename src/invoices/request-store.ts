@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 
 // Every SQL statement on invoice_requests. Status moves are compare-and-set:
@@ -19,7 +20,7 @@ export interface InvoiceRequestRow {
   id: string;
   caller: string;
   idempotency_key: string | null;
-  body_hash: string;
+  body_hash: string | null;
   payload: unknown;
   supplier_party_id: number;
   client_party_id: number;
@@ -34,7 +35,8 @@ export interface InvoiceRequestRow {
 export interface NewInvoiceRequest {
   caller: string;
   idempotency_key: string | null;
-  body_hash: string;
+  /** SHA-256 of the body when there is an Idempotency-Key (the replay check); null otherwise. */
+  body_hash: string | null;
   payload: unknown;
   supplier_party_id: number;
   client_party_id: number;
@@ -45,22 +47,31 @@ const COLUMNS = [
   'status', 'invoice_id', 'error_message', 'created_at', 'started_at', 'completed_at',
 ];
 
+/** What an insert returns: only what the caller answers with (the payload is not read back). */
+export type StoredRequest = Pick<InvoiceRequestRow, 'id' | 'created_at'>;
+
 /**
- * Inserts a request; null when (caller, idempotency_key) already exists. ON
- * CONFLICT (not check-then-insert) so two concurrent calls with one key
- * cannot both insert: the second waits for the first and then does nothing.
- * The trigger tr_invoice_requests_enqueue (migration 0003) writes the
+ * Inserts requests in one statement; for each, its row, or null when
+ * (caller, idempotency_key) already exists. ON CONFLICT (not
+ * check-then-insert) so two concurrent calls with one key cannot both
+ * insert: the second waits for the first and then does nothing (also within
+ * one statement). Ids are chosen here so every row maps back to its caller.
+ * The trigger tr_invoice_requests_enqueue (migration 0003) writes each
  * request's job row in this same statement.
  */
-export async function insertInvoiceRequest(db: Db, req: NewInvoiceRequest): Promise<InvoiceRequestRow | null> {
+export async function insertInvoiceRequests(db: Db, reqs: readonly NewInvoiceRequest[]): Promise<(StoredRequest | null)[]> {
+  const withIds = reqs.map((r) => ({ ...r, id: crypto.randomUUID() }));
   const { rows } = await db.raw(
-    `INSERT INTO invoice_requests (caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
-     VALUES (?, ?, ?, ?::jsonb, ?, ?)
+    `INSERT INTO invoice_requests (id, caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
+     SELECT v.id, v.caller, v.idempotency_key, v.body_hash, v.payload, v.supplier_party_id, v.client_party_id
+       FROM jsonb_to_recordset(?::jsonb) AS v (id uuid, caller text, idempotency_key text, body_hash text,
+                                               payload jsonb, supplier_party_id int, client_party_id int)
      ON CONFLICT ON CONSTRAINT ux_invoice_requests_idempotency DO NOTHING
-     RETURNING *`,
-    [req.caller, req.idempotency_key, req.body_hash, JSON.stringify(req.payload), req.supplier_party_id, req.client_party_id],
+     RETURNING id, created_at`,
+    [JSON.stringify(withIds)],
   );
-  return (rows[0] as InvoiceRequestRow | undefined) ?? null;
+  const byId = new Map((rows as StoredRequest[]).map((r) => [r.id, r]));
+  return withIds.map((r) => byId.get(r.id) ?? null);
 }
 
 export async function findInvoiceRequestByKey(db: Db, caller: string, idempotencyKey: string): Promise<InvoiceRequestRow | null> {
@@ -108,7 +119,8 @@ export async function claimInvoiceRequest(db: Db, id: string): Promise<InvoiceRe
  * first: jobs run roughly in arrival order, so the oldest pending requests
  * are the ones whose own jobs are about to run anyway; taking the newest
  * gets work done that would otherwise wait for the back of the queue. SKIP
- * LOCKED: rows another worker is claiming are left to it.
+ * LOCKED: rows another worker is claiming are left to it. Returned oldest
+ * first (UPDATE ... RETURNING has no order), the order they are numbered in.
  */
 export async function claimPendingInvoiceRequests(
   trx: Knex.Transaction,
@@ -117,13 +129,15 @@ export async function claimPendingInvoiceRequests(
   limit: number,
 ): Promise<InvoiceRequestRow[]> {
   const { rows } = await trx.raw(
-    `UPDATE invoice_requests SET status = 'processing', started_at = now()
-      WHERE id IN (SELECT id FROM invoice_requests
-                    WHERE supplier_party_id = ? AND status = 'pending' AND id <> ?
-                    ORDER BY created_at DESC, id DESC
-                    LIMIT ? FOR UPDATE SKIP LOCKED)
-        AND status = 'pending'
-      RETURNING *`,
+    `WITH claimed AS (
+       UPDATE invoice_requests SET status = 'processing', started_at = now()
+        WHERE id IN (SELECT id FROM invoice_requests
+                      WHERE supplier_party_id = ? AND status = 'pending' AND id <> ?
+                      ORDER BY created_at DESC, id DESC
+                      LIMIT ? FOR UPDATE SKIP LOCKED)
+          AND status = 'pending'
+        RETURNING *)
+     SELECT * FROM claimed ORDER BY created_at, id`,
     [supplierId, excludeId, limit],
   );
   return rows as InvoiceRequestRow[];

@@ -3,13 +3,21 @@ import type { Knex } from 'knex';
 import { PG_FOREIGN_KEY_VIOLATION, pgCode } from '../db/errors.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { InvoiceInputError } from './errors.js';
-import { findInvoiceRequestByKey, insertInvoiceRequest, type InvoiceRequestRow } from './request-store.js';
+import { createBatcher } from '../lib/batcher.js';
+import { findInvoiceRequestByKey, insertInvoiceRequests, type NewInvoiceRequest, type StoredRequest } from './request-store.js';
 import type { GenerateInvoiceRequest } from './schemas.js';
 
 // The async invoice queue's front door: one INSERT stores the request, and
 // the trigger tr_invoice_requests_enqueue (migration 0003) writes its job row
 // in the same statement (an outbox), so a request is never stored without
 // the work that will process it, nor the work without the request.
+//
+// Concurrent submissions share statements (group commit, src/lib/batcher):
+// while one INSERT is in flight the next requests queue and go out together
+// as one multi-row INSERT, so a busy server pays one round trip, one commit
+// and one NOTIFY per batch rather than per request. An idle server sends
+// each request at once. Every caller still gets its answer only after the
+// commit that stored its row.
 
 /** The job kind; tr_invoice_requests_enqueue (migration 0003) writes the same string. */
 export const INVOICE_REQUEST_JOB = 'invoice-request';
@@ -32,7 +40,7 @@ export interface SubmitInput {
 }
 
 export interface Submitted {
-  request: InvoiceRequestRow;
+  request: StoredRequest;
   /** false: the Idempotency-Key was seen before with the same body; this is that request. */
   created: boolean;
 }
@@ -45,28 +53,54 @@ export interface Submitted {
  * extra lookup on the hot path).
  */
 export async function submitInvoiceRequest(db: Knex, input: SubmitInput): Promise<Submitted> {
-  const bodyHash = hashBody(input.body);
-  let request: InvoiceRequestRow | null;
-  try {
-    request = await insertInvoiceRequest(db, {
-      caller: input.caller,
-      idempotency_key: input.idempotencyKey ?? null,
-      body_hash: bodyHash,
-      payload: input.body,
-      supplier_party_id: input.body.supplierId,
-      client_party_id: input.body.clientId,
-    });
-  } catch (err) {
-    throw unknownPartyError(err, input.body) ?? err;
-  }
-  if (request) {
+  const bodyHash = input.idempotencyKey === undefined ? null : hashBody(input.body);
+  const outcome = await insertBatched(db, {
+    caller: input.caller,
+    idempotency_key: input.idempotencyKey ?? null,
+    body_hash: bodyHash,
+    payload: input.body,
+    supplier_party_id: input.body.supplierId,
+    client_party_id: input.body.clientId,
+  });
+  if ('error' in outcome) throw unknownPartyError(outcome.error, input.body) ?? outcome.error;
+  if (outcome.row) {
     crashPoint('invoice-request:after-insert');
-    return { request, created: true };
+    return { request: outcome.row, created: true };
   }
   const existing = await findInvoiceRequestByKey(db, input.caller, input.idempotencyKey!);
   if (!existing) throw new Error(`invoice request with Idempotency-Key ${input.idempotencyKey} conflicted but cannot be read`);
   if (existing.body_hash !== bodyHash) throw new IdempotencyKeyReused(input.idempotencyKey!, existing.id);
   return { request: existing, created: false };
+}
+
+type InsertOutcome = { row: StoredRequest | null } | { error: unknown };
+
+const batchers = new WeakMap<Knex, (req: NewInvoiceRequest) => Promise<InsertOutcome>>();
+
+function insertBatched(db: Knex, req: NewInvoiceRequest): Promise<InsertOutcome> {
+  let insert = batchers.get(db);
+  if (!insert) {
+    // One statement in flight: measured (npm run bench:submit) both faster and
+    // with a lower p99 than two or four, because fewer, bigger batches mean
+    // fewer commits and round trips.
+    insert = createBatcher((reqs: NewInvoiceRequest[]) => insertOrSplit(db, reqs), { maxBatch: 100, maxInFlight: 1 });
+    batchers.set(db, insert);
+  }
+  return insert(req);
+}
+
+/**
+ * One statement for the batch; when it fails (one request naming an unknown
+ * party fails the whole statement) each request is tried on its own, so
+ * only the bad one gets the error.
+ */
+async function insertOrSplit(db: Knex, reqs: NewInvoiceRequest[]): Promise<InsertOutcome[]> {
+  try {
+    return (await insertInvoiceRequests(db, reqs)).map((row) => ({ row }));
+  } catch (error) {
+    if (reqs.length === 1) return [{ error }];
+    return Promise.all(reqs.map(async (r) => (await insertOrSplit(db, [r]))[0]!));
+  }
 }
 
 function unknownPartyError(err: unknown, body: GenerateInvoiceRequest): InvoiceInputError | null {

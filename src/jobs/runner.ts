@@ -9,7 +9,7 @@ import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js'
 import { pgConnectionOf } from './announce.js';
 import { JobListener } from './listener.js';
 import { RingTimers } from './ring-timers.js';
-import { createBatcher } from './batcher.js';
+import { createBatcher } from '../lib/batcher.js';
 import { claimJobs, completeJobs, findJobWait } from './store.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
 import type { JobDefinition, JobRow, PermanentFailureHook } from './types.js';

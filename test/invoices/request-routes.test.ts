@@ -78,6 +78,50 @@ describe('invoices.requestRoutes', () => {
     expect(await t.get().db('invoice_requests').where({ supplier_party_id: 424242 }).first()).to.equal(undefined);
   });
 
+  describe('concurrent submissions (shared INSERT statements)', () => {
+    it('stores forty concurrent requests in fewer statements, one job each, and refuses only the two naming unknown parties', async () => {
+      const bodies = Array.from({ length: 40 }, (_, i) =>
+        i === 17 ? invoiceBody(525252, clientId) : i === 29 ? invoiceBody(supplierId, 535353) : invoiceBody(supplierId, clientId, { notes: `n${i}` }),
+      );
+      const answers = await Promise.all(bodies.map((b) => submit(b)));
+      expect(answers[17]!.statusCode).to.equal(422);
+      expect(answers[17]!.json()).to.include({ field: 'supplierId' });
+      expect(answers[29]!.statusCode).to.equal(422);
+      expect(answers[29]!.json()).to.include({ field: 'clientId' });
+      const ok = answers.filter((a) => a.statusCode === 201).map((a) => a.json().requestId as string);
+      expect(ok).to.have.length(38);
+      const rows = await t.get().db('invoice_requests').whereIn('id', ok).select('id', 'payload', 'created_at', 'body_hash');
+      expect(rows).to.have.length(38);
+      // Each answer names the row holding that caller's own body.
+      const notes = new Map(rows.map((r) => [r.id, r.payload.notes]));
+      answers.forEach((a, i) => {
+        if (a.statusCode === 201) expect(notes.get(a.json().requestId)).to.equal(`n${i}`);
+      });
+      // Rows of one statement share its transaction's timestamp.
+      expect(new Set(rows.map((r) => r.created_at.getTime())).size).to.be.below(38);
+      expect(rows.every((r) => r.body_hash === null)).to.equal(true);
+      const jobs = await t.get().db('jobs').where({ kind: 'invoice-request' }).whereIn('subject_id', ok).select('subject_id');
+      expect(jobs.map((j) => j.subject_id).sort()).to.deep.equal([...ok].sort());
+    });
+
+    it('gives concurrent calls with one key but two bodies one request: the other body gets 422', async () => {
+      const headers = { 'idempotency-key': 'burst-two-bodies' };
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => submit(invoiceBody(supplierId, clientId, { notes: i % 2 ? 'odd' : 'even' }), headers)),
+      );
+      const stored = await t.get().db('invoice_requests').where({ idempotency_key: 'burst-two-bodies' });
+      expect(stored).to.have.length(1);
+      const winner = stored[0].payload.notes as string;
+      answers.forEach((a, i) => {
+        const mine = i % 2 ? 'odd' : 'even';
+        if (mine === winner) expect(a.statusCode, `call ${i}`).to.be.oneOf([200, 201]);
+        else expect(a.json(), `call ${i}`).to.include({ statusCode: 422, code: 'IDEMPOTENCY_KEY_REUSED', requestId: stored[0].id });
+      });
+      expect(answers.filter((a) => a.statusCode === 201)).to.have.length(1);
+      expect(await t.get().db('jobs').where({ subject_id: stored[0].id })).to.have.length(1);
+    });
+  });
+
   describe('Idempotency-Key', () => {
     it('returns the first request for a repeated key (201, then 200 with the same body), never a second request', async () => {
       const headers = { 'idempotency-key': 'order-7781' };
