@@ -164,6 +164,9 @@ const schema = z.object({
   // this far apart (default 5 s): five minutes, longer than a DGI round trip.
   PROVIDER_POLL_ATTEMPTS: int(60, 1, 10_000),
   PROVIDER_POLL_INTERVAL_MS: int(5_000, 10),
+  // Due polls a worker claims and sends at once (default 100): one query reads
+  // their documents, one statement records them, their GETs run in parallel.
+  PROVIDER_POLL_BATCH_SIZE: int(100, 1, 1_000),
   // S3 key prefix for authority PDFs (default providers/pdf/).
   PROVIDER_S3_PREFIX: z.string().default('providers/pdf/'),
 });

@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   const documents = arg('documents', 10_000);
   const seconds = arg('seconds', 60);
   const concurrency = arg('concurrency', 50);
+  const compiled = process.argv.includes('--compiled');
   const dbName = `herald_bench_poller_${process.pid}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
@@ -80,7 +81,10 @@ async function main(): Promise<void> {
          FROM generate_series(1, ?::int) g`,
       [pacIds, documents],
     );
-    worker = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--concurrency', String(concurrency), '--grace', '2000'], {
+    const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    // --compiled: the worker as built by `npm run build` (no tsx loader in the process).
+    const entry = compiled ? ['dist/src/cli/main.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
+    worker = spawn(process.execPath, [...nodeArgs, ...entry, 'worker', '--concurrency', String(concurrency), '--grace', '2000'], {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -46,7 +46,7 @@ export function announceJobs(connection: string | pg.ClientConfig, ids: readonly
   if (ids.length === 0) return;
   poolFor(connection)
     .query(
-      `SELECT pg_notify($1, format('%s:%s', id, greatest(0, ceil(extract(epoch FROM scheduled_at - clock_timestamp()) * 1000))::bigint))
+      `SELECT pg_notify($1, format('%s:%s:%s', id, greatest(0, ceil(extract(epoch FROM scheduled_at - clock_timestamp()) * 1000))::bigint, kind))
          FROM jobs WHERE id = ANY($2::bigint[]) AND status IN ('pending', 'failed')`,
       [CHANNEL, ids],
     )

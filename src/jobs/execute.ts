@@ -67,15 +67,20 @@ function unknownKind(job: JobRow): RunEnd {
   };
 }
 
-type Settled = { ok: true; value: unknown } | { ok: false; error: unknown } | { ok: false; hung: true };
+export type Settled = { ok: true; value: unknown } | { ok: false; error: unknown } | { ok: false; hung: true };
 
-/** Runs the handler with its timeout, heartbeat and stop signal; resolves how it settled. */
-async function runHandler(
+/**
+ * Runs `call` with a timeout, the stop signal and, when given, a heartbeat
+ * (`beat` resolves false once the claim is gone); resolves how it settled
+ * and the controller whose abort reason says why it was cut short.
+ */
+export async function runGuarded(
   deps: ExecuteDeps,
-  def: JobDefinition,
-  job: JobRow,
+  timeoutMs: number,
   stop: AbortSignal,
   log: Logger,
+  call: (signal: AbortSignal) => Promise<unknown>,
+  beat?: () => Promise<boolean>,
 ): Promise<{ settled: Settled; ac: AbortController }> {
   const ac = new AbortController();
   const timers: NodeJS.Timeout[] = [];
@@ -84,22 +89,21 @@ async function runHandler(
   // unref: an abort that lands after the run ended (a late heartbeat) must not hold the process open.
   ac.signal.addEventListener('abort', () => timers.push(setTimeout(onGiveUp!, deps.abortGraceMs).unref()), { once: true });
   const abort = (reason: Error) => !ac.signal.aborted && ac.abort(reason);
-  timers.push(setTimeout(() => abort(new TransientError(`timed out after ${def.timeoutMs} ms`)), def.timeoutMs));
+  timers.push(setTimeout(() => abort(new TransientError(`timed out after ${timeoutMs} ms`)), timeoutMs));
   const onStop = () => abort(new StopRequested('worker stopping'));
   if (stop.aborted) onStop();
   else stop.addEventListener('abort', onStop, { once: true });
-  let beat: NodeJS.Timeout | undefined;
-  if (deps.heartbeat) {
-    const every = Math.min(Math.max(Math.floor(def.timeoutMs / 3), 100), 60_000);
-    beat = setInterval(() => {
-      heartbeatJob(deps.db, job.id, job.claim_token!, deps.now?.()).then(
+  let beating: NodeJS.Timeout | undefined;
+  if (beat) {
+    const every = Math.min(Math.max(Math.floor(timeoutMs / 3), 100), 60_000);
+    beating = setInterval(() => {
+      beat().then(
         (held) => held || abort(new ClaimLost('claim lost: the row was reset or finished elsewhere')),
         (err: unknown) => log.warn({ err }, 'heartbeat failed; will retry at the next beat'),
       );
     }, every);
   }
-  const ctx = { db: deps.db, signal: ac.signal, log, job, now: deps.now ?? (() => new Date()) };
-  const running: Promise<Settled> = (async () => def.run(job.payload as never, ctx))().then(
+  const running: Promise<Settled> = (async () => call(ac.signal))().then(
     (value) => ({ ok: true, value }),
     (error: unknown) => ({ ok: false, error }),
   );
@@ -107,13 +111,23 @@ async function runHandler(
     return { settled: await Promise.race([running, gaveUp]), ac };
   } finally {
     timers.forEach(clearTimeout);
-    if (beat) clearInterval(beat);
+    if (beating) clearInterval(beating);
     stop.removeEventListener('abort', onStop);
   }
 }
 
+/** Runs the handler with its timeout, heartbeat and stop signal; resolves how it settled. */
+function runHandler(deps: ExecuteDeps, def: JobDefinition, job: JobRow, stop: AbortSignal, log: Logger) {
+  const beat = deps.heartbeat ? () => heartbeatJob(deps.db, job.id, job.claim_token!, deps.now?.()) : undefined;
+  const now = deps.now ?? (() => new Date());
+  return runGuarded(deps, def.timeoutMs, stop, log, (signal) => def.run(job.payload as never, { db: deps.db, signal, log, job, now }), beat);
+}
+
+/** true when the run's signal fired because the row's claim was taken away. */
+export const claimWasLost = (ac: AbortController): boolean => ac.signal.reason instanceof ClaimLost;
+
 /** How the run ends, from how the handler settled and why its signal fired. */
-function decideEnd(deps: ExecuteDeps, def: JobDefinition, job: JobRow, settled: Settled, reason: unknown): RunEnd {
+export function decideEnd(deps: ExecuteDeps, def: JobDefinition, job: JobRow, settled: Settled, reason: unknown): RunEnd {
   const base = { id: job.id, token: job.claim_token! };
   if (settled.ok) {
     if (isJobSnooze(settled.value)) {
@@ -143,7 +157,7 @@ function decideEnd(deps: ExecuteDeps, def: JobDefinition, job: JobRow, settled: 
 }
 
 /** Records the end; a move into failed_permanent runs the hook in the same transaction. */
-async function recordEnd(deps: ExecuteDeps, end: RunEnd, log: Logger): Promise<JobRow | null> {
+export async function recordEnd(deps: ExecuteDeps, end: RunEnd, log: Logger): Promise<JobRow | null> {
   const at = deps.now?.();
   const hook = deps.onPermanentFailure;
   if (end.status === 'completed' && deps.completeRun) return deps.completeRun(end.id, end.token, at);
@@ -175,7 +189,7 @@ export async function executeJob(deps: ExecuteDeps, job: JobRow, stop: AbortSign
     crashPoint('jobs.after-claim');
     const { settled, ac } = await runHandler(deps, def, job, stop, log);
     crashPoint('jobs.before-record');
-    lost = ac.signal.reason instanceof ClaimLost;
+    lost = claimWasLost(ac);
     end = decideEnd(deps, def, job, settled, ac.signal.aborted ? ac.signal.reason : undefined);
   }
   if (lost) {

@@ -11,8 +11,8 @@ import { CHANNEL } from './store.js';
 
 export interface ListenerOptions {
   connection: string | pg.ClientConfig;
-  /** A row became claimable now (delayMs 0) or will be in delayMs. */
-  onNotice(id: number, delayMs: number): void;
+  /** A row (of `kind`, when the notification says) became claimable now (delayMs 0) or will be in delayMs. */
+  onNotice(id: number, delayMs: number, kind: string | undefined): void;
   /** Listening again after a drop: notifications may have been missed. */
   onReconnect(): void;
   log: Logger;
@@ -43,9 +43,10 @@ export class JobListener {
     const client = new pg.Client(typeof this.opts.connection === 'string' ? { connectionString: this.opts.connection } : this.opts.connection);
     client.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
-      const [id, delay] = msg.payload.split(':');
+      // "id:delayMs:kind" (older rows' triggers may send "id:delayMs").
+      const [id, delay, kind] = msg.payload.split(':');
       const n = Number(id);
-      if (Number.isSafeInteger(n) && n > 0) this.opts.onNotice(n, Math.max(0, Number(delay) || 0));
+      if (Number.isSafeInteger(n) && n > 0) this.opts.onNotice(n, Math.max(0, Number(delay) || 0), kind || undefined);
     });
     const dropped = (err?: Error) => {
       if (this.client !== client || this.stopped) return;

@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { Knex } from 'knex';
 import type { Logger } from '../log.js';
 import type { Random } from './backoff.js';
+import { startBatchLoop, type BatchLoop } from './batch-loop.js';
 import { BeeQueueDoorbell } from './bee-doorbell.js';
 import { LocalDoorbell, type Doorbell } from './doorbell.js';
 import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
@@ -19,6 +20,8 @@ import type { JobDefinition, JobRow, PermanentFailureHook } from './types.js';
 // anywhere, including by triggers), this runner's own timers (retries and
 // snoozes coming due) and the sweeper (everything else). With Redis they are
 // shared between workers through bee-queue; without, they stay in-process.
+// Kinds with a `batch` definition are not rung row by row: a loop per kind
+// claims their due rows in batches (batch-loop.ts).
 
 export interface JobRunnerOptions {
   db: Knex;
@@ -140,15 +143,30 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     soon.add(id);
   }
 
+  // One connection (PGlite) runs everything through bells, one job at a time.
+  const batchDefs = singleConnection ? [] : opts.definitions.filter((d) => d.batch);
+  const loops = new Map<string, BatchLoop>();
+  const track = (work: Promise<void>) => {
+    inflight.add(work);
+    void work.finally(() => inflight.delete(work));
+  };
+
   const sweeper = createSweeper({
     db: opts.db, definitions: opts.definitions, log, intervalMs: opts.sweepIntervalMs, now: opts.now, onPermanentFailure: opts.onPermanentFailure,
     ring: (ids) => ring(ids),
+    // Their loops scan for due rows themselves; a bell per row is what they avoid.
+    skipRingKinds: batchDefs.map((d) => d.kind),
   });
   const listener = listen
     ? new JobListener({
         connection: connection!,
         log,
-        onNotice: (id, delayMs) => (delayMs <= 0 ? ringSoon(id) : timers.schedule(id, delayMs)),
+        onNotice: (id, delayMs, kind) => {
+          const loop = kind === undefined ? undefined : loops.get(kind);
+          if (loop) loop.wake(delayMs);
+          else if (delayMs <= 0) ringSoon(id);
+          else timers.schedule(id, delayMs);
+        },
         onReconnect: () => sweeper.trigger(),
       })
     : undefined;
@@ -194,6 +212,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   async function shutdown(graceMs: number): Promise<void> {
     log.info({ running: inflight.size, graceMs }, `stopping: no new claims; waiting up to ${graceMs} ms for ${inflight.size} running jobs`);
     await doorbell.pause(graceMs + abortGraceMs + 1000);
+    for (const loop of loops.values()) loop.stop();
     timers.stop();
     await Promise.all([listener?.stop(), sweeper.stop()]);
     if (!(await waitInflight(graceMs)) && inflight.size > 0) {
@@ -215,6 +234,9 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
       openRunners.add(runner);
       await doorbell.start(answer, concurrency, released);
       await listener?.start();
+      for (const def of batchDefs) {
+        loops.set(def.kind, startBatchLoop({ deps, def, stop: stopController.signal, log, track, count: (outcome, n) => (stats[outcome] += n) }));
+      }
       sweeper.start();
       log.info({ kinds: [...definitions.keys()], concurrency, doorbell: opts.redis ? 'redis' : 'local', listen }, 'worker started');
     },

@@ -123,8 +123,8 @@ export async function notifyDueJobs(db: Db, opts: { kind?: string; limit?: numbe
   const kind = opts.kind !== undefined ? 'AND kind = ?' : '';
   const [row] = await rows<{ n: number }>(
     db,
-    `SELECT count(pg_notify(?, id || ':0'))::int AS n
-       FROM (SELECT id FROM jobs
+    `SELECT count(pg_notify(?, id || ':0:' || kind))::int AS n
+       FROM (SELECT id, kind FROM jobs
               WHERE status IN ('pending', 'failed') AND scheduled_at <= ${NOW} ${kind}
               ORDER BY scheduled_at, id LIMIT ?) due`,
     [CHANNEL, ts(opts.at), ...(opts.kind !== undefined ? [opts.kind] : []), limit],

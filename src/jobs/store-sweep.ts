@@ -76,16 +76,23 @@ export async function resetStuckJobs(
 /** One page of due rows, in (scheduled_at, id) order, after the given cursor. */
 export async function listDueJobs(
   db: Db,
-  opts: { after?: { scheduledAt: Date; id: number } | null; limit: number; at?: At; kind?: string },
+  opts: { after?: { scheduledAt: Date; id: number } | null; limit: number; at?: At; kind?: string; skipKinds?: readonly string[] | undefined },
 ): Promise<{ id: number; scheduled_at: Date }[]> {
   const after = opts.after ? `AND (scheduled_at, id) > (?::timestamptz, ?)` : '';
   const kind = opts.kind ? `AND kind = ?` : '';
+  const skip = opts.skipKinds?.length ? `AND kind <> ALL(?::text[])` : '';
   return rows(
     db,
     `SELECT id, scheduled_at FROM jobs
-      WHERE status IN ('pending', 'failed') AND scheduled_at <= ${NOW} ${after} ${kind}
+      WHERE status IN ('pending', 'failed') AND scheduled_at <= ${NOW} ${after} ${kind} ${skip}
       ORDER BY scheduled_at, id LIMIT ?`,
-    [ts(opts.at), ...(opts.after ? [opts.after.scheduledAt.toISOString(), opts.after.id] : []), ...(opts.kind ? [opts.kind] : []), opts.limit],
+    [
+      ts(opts.at),
+      ...(opts.after ? [opts.after.scheduledAt.toISOString(), opts.after.id] : []),
+      ...(opts.kind ? [opts.kind] : []),
+      ...(opts.skipKinds?.length ? [opts.skipKinds] : []),
+      opts.limit,
+    ],
   );
 }
 

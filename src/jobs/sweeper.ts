@@ -43,6 +43,8 @@ export interface SweeperOptions {
   definitions: readonly JobDefinition[];
   /** Rings ids, resolving how many bells were new; absent = no re-ringing (inline runner). */
   ring?: ((ids: number[]) => Promise<number>) | undefined;
+  /** Kinds never re-rung (batched kinds: their worker's loop scans for due rows). */
+  skipRingKinds?: readonly string[];
   log: Logger;
   intervalMs: number;
   now?: (() => Date) | undefined;
@@ -94,7 +96,7 @@ export function createSweeper(opts: SweeperOptions): Sweeper {
     if (opts.ring) {
       let after: { scheduledAt: Date; id: number } | null = null;
       for (;;) {
-        const page = await listDueJobs(opts.db, { after, limit: RING_PAGE, at });
+        const page = await listDueJobs(opts.db, { after, limit: RING_PAGE, at, skipKinds: opts.skipRingKinds });
         if (page.length === 0) break;
         counts.due += page.length;
         counts.rerung += await opts.ring(page.map((r) => Number(r.id)));

@@ -96,7 +96,31 @@ export interface JobDefinition<K extends JobKind = JobKind> {
   /** Stalls (worker died mid-run) tolerated before failed_permanent. Default 5. */
   maxStalls?: number;
   run(payload: JobPayloads[K], ctx: JobContext): Promise<void | JobSnooze>;
+  /**
+   * Optional: the runner claims due rows of this kind many at a time, by
+   * scanning for them (batch-loop.ts), and hands them to batch.run in one
+   * call; `run` still serves single runs (inline runner, tests).
+   */
+  batch?: JobBatching<K>;
 }
+
+export interface JobBatching<K extends JobKind = JobKind> {
+  /** Rows claimed per call. */
+  size: number;
+  /** Calls running at once (Default: 2), so one batch's I/O overlaps the next one's claim. */
+  inFlight?: number;
+  /** One result per item, in order: like run's (void, a snooze) or { error } for that item alone. */
+  run(items: BatchItem<K>[], ctx: BatchContext): Promise<BatchItemResult[]>;
+}
+
+export interface BatchItem<K extends JobKind = JobKind> {
+  payload: JobPayloads[K];
+  job: JobRow;
+}
+
+export type BatchContext = Omit<JobContext, 'job'>;
+
+export type BatchItemResult = void | JobSnooze | { error: unknown };
 
 export interface EnqueueOptions {
   subjectType?: string;

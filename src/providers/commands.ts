@@ -21,8 +21,13 @@ async function refused<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+// Ids are Postgres integers: anything larger would reach the database as an out-of-range error.
+const MAX_ID = 2_147_483_647;
+
 function positiveInt(field: string, value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new CliError(`${field}: must be a positive whole number, got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_ID) {
+    throw new CliError(`${field}: must be a positive whole number up to ${MAX_ID}, got "${value}"`);
+  }
   return Number(value);
 }
 
@@ -53,6 +58,8 @@ export function registerProviderCommands(program: Command): void {
     .action(async (supplier: string, opts: { kind: string; companyId: string; credentialsRef: string; json?: boolean }) => {
       const id = positiveInt('SUPPLIER', supplier);
       if (opts.kind !== 'pac' && opts.kind !== 'invoicing_api') throw new CliError(`--kind: must be pac or invoicing_api, got "${opts.kind}"`);
+      if (!opts.companyId.trim()) throw new CliError('--company-id: must not be empty');
+      if (!opts.credentialsRef.trim()) throw new CliError('--credentials-ref: must not be empty');
       const row = await withApp(async ({ db }) => {
         const party = await getParty(db, id);
         if (!party || party.role !== 'supplier') throw new CliError(`SUPPLIER: ${id} is not a supplier`);

@@ -1,6 +1,6 @@
 import { loadConfig } from '../config.js';
 import type { JobDefinition } from '../jobs/types.js';
-import { runPoll } from './poll.js';
+import { pollMany, pollResult } from './poll.js';
 import { createProviderServices, type ProviderServices } from './services.js';
 import { deleteFinishedProviderJobs } from './store.js';
 import { runSubmit } from './submit.js';
@@ -72,7 +72,22 @@ export const providerPoll: JobDefinition<'provider-poll'> = {
   maxAttempts: 3,
   backoff: { baseMs: 5_000, capMs: 60_000 },
   async run(payload, { db, signal, log, now }) {
-    return runPoll(db, providerServices(), payload, { signal, log, now });
+    const services = providerServices();
+    const [outcome] = await pollMany(db, services, [payload], { signal, log, now });
+    const result = pollResult(outcome!, services);
+    if (result && 'error' in result) throw result.error;
+    return result;
+  },
+  // Thousands of documents followed at once: polls due together go as one batch.
+  batch: {
+    get size() {
+      return providerServices().config.PROVIDER_POLL_BATCH_SIZE;
+    },
+    async run(items, { db, signal, log, now }) {
+      const services = providerServices();
+      const outcomes = await pollMany(db, services, items.map((i) => i.payload), { signal, log, now });
+      return outcomes.map((o) => pollResult(o, services));
+    },
   },
 };
 

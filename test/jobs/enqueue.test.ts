@@ -104,7 +104,7 @@ describe('jobs.enqueueJob', () => {
         expect(heard, 'nothing before commit').to.deep.equal([]);
       });
       await settle();
-      expect(heard).to.deep.equal([`${id}:0`]);
+      expect(heard).to.deep.equal([`${id}:0:test-record`]);
       expect(await getJob(db, id)).to.include({ writer_announces: true });
     });
 
@@ -142,7 +142,7 @@ describe('jobs.enqueueJob', () => {
       const { id } = await enqueueJob(db, 'test-record', { tag: 'autocommit' });
       const { rows } = await db.raw(`INSERT INTO jobs (kind, payload) VALUES ('test-record', '{}') RETURNING id, writer_announces`);
       await settle();
-      expect(heard.sort()).to.deep.equal([`${id}:0`, `${rows[0].id}:0`].sort());
+      expect(heard.sort()).to.deep.equal([`${id}:0:test-record`, `${rows[0].id}:0:test-record`].sort());
       expect(rows[0].writer_announces).to.equal(false);
     });
 

@@ -133,7 +133,7 @@ describe('jobs.store-admin', () => {
     try {
       expect(await notifyDueJobs(db)).to.equal(1);
       await new Promise((r) => setTimeout(r, 100));
-      expect(heard).to.deep.equal([`${ids.pending}:0`]);
+      expect(heard).to.deep.equal([`${ids.pending}:0:notify`]);
     } finally {
       await listener.end();
     }
