@@ -10,6 +10,7 @@ import { startPacSandbox } from '../../src/sandbox/pac.js';
 import { ADMIN_URL, REDIS_URL, arg } from './support.js';
 
 // npm run bench:poller [-- --documents 10000 --seconds 60 --concurrency 50]
+// (or: tsx scripts/bench/poller.ts [--compiled] ...)
 //
 // --documents PAC documents in flight (REGISTERED for the whole run, so each
 // is polled every PROVIDER_POLL_INTERVAL_MS = 5 s), followed by ONE
@@ -19,7 +20,12 @@ import { ADMIN_URL, REDIS_URL, arg } from './support.js';
 // lateness of each poll = time since the same document's previous poll
 // minus 5 s (p50, p90, p99), and the worker's peak RSS (VmHWM).
 // Targets (issue): peak RSS < 300 MB, median lateness <= 1 s.
-// Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL.
+// --compiled (what `npm run bench:poller` passes, after `npm run build`):
+// the worker runs dist/ as a deployment would, without tsx's loader in the
+// process (about 40 MB of RSS); without it, the worker runs through tsx.
+// Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL,
+// BENCH_WORKER_NODE_ARGS (extra node flags for the worker, e.g.
+// "--cpu-prof --cpu-prof-dir=/tmp/prof").
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const INTERVAL_MS = 5_000;

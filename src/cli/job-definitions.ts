@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import { failRequestOfDeadJob, invoiceRequestJob } from '../invoices/jobs.js';
 import { exporterJobs } from '../exporter/jobs.js';
 import { reportJobs } from '../reports/jobs.js';
-import { providerJobs } from '../providers/jobs.js';
+import { failDocumentOfDeadSubmission, providerJobs } from '../providers/jobs.js';
 import { failureMailHook, sendFailureMail } from '../mail/jobs.js';
 
 // Every job kind Herald runs, for `herald worker`, the inline runner and the
@@ -19,7 +19,7 @@ export const jobDefinitions: readonly JobDefinition[] = [invoiceRequestJob, ...e
  * an operator is mailed. Capabilities add theirs here.
  */
 export function permanentFailureHook(log: Logger): PermanentFailureHook {
-  const hooks: PermanentFailureHook[] = [failRequestOfDeadJob, failureMailHook({ log })];
+  const hooks: PermanentFailureHook[] = [failRequestOfDeadJob, failDocumentOfDeadSubmission, failureMailHook({ log })];
   return async (job, ctx) => {
     for (const hook of hooks) await hook(job, ctx);
   };

@@ -1,8 +1,8 @@
 import { loadConfig } from '../config.js';
-import type { JobDefinition } from '../jobs/types.js';
+import type { JobDefinition, PermanentFailureHook } from '../jobs/types.js';
 import { pollMany, pollResult } from './poll.js';
 import { createProviderServices, type ProviderServices } from './services.js';
-import { deleteFinishedProviderJobs } from './store.js';
+import { deleteFinishedProviderJobs, markDocumentFailed } from './store.js';
 import { runSubmit } from './submit.js';
 
 declare module '../jobs/types.js' {
@@ -111,3 +111,20 @@ export const providersCleanup: JobDefinition<'providers-cleanup'> = {
 };
 
 export const providerJobs = [providerSubmit, providerPoll, providersCleanup] as JobDefinition[];
+
+/**
+ * For src/jobs' onPermanentFailure (runner, sweeper): a provider-submit job
+ * that ends failed_permanent without its handler deciding (its runs kept
+ * dying, so the sweeper gave up) fails its document in the same
+ * transaction, so `herald pac resubmit` can put it back. A document the
+ * handler already moved (failed, rejected, submitted) is left alone.
+ */
+export const failDocumentOfDeadSubmission: PermanentFailureHook = async (job, { db }) => {
+  if (job.kind !== providerSubmit.kind) return;
+  const { documentId } = job.payload as { documentId: number };
+  await markDocumentFailed(db, documentId, {
+    errorKind: 'stalled',
+    message: `submission gave up: ${job.last_error ?? 'job failed permanently'}`,
+    nextStep: 'find out why the worker kept dying on it (logs), then run herald pac resubmit INVOICE',
+  });
+};

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import pino from 'pino';
-import { jobDefinitions } from '../../src/cli/job-definitions.js';
+import { jobDefinitions, permanentFailureHook } from '../../src/cli/job-definitions.js';
+import { createSweeper } from '../../src/jobs/sweeper.js';
 import { generateInvoice } from '../../src/invoices/generate.js';
 import { runJobsInline } from '../../src/jobs/inline.js';
 import { listJobs } from '../../src/jobs/store-admin.js';
@@ -191,6 +192,25 @@ describe('providers.commands (herald pac)', function () {
       await submitAll();
       expect((await getDocumentByInvoice(db, id!))!.status).to.equal('submitted');
       expect(env.pac.documents().map((d) => d.externalId)).to.deep.equal([failed.idempotency_key]);
+    });
+
+    it('can resubmit a submission whose job died of stalls: the sweeper gives up and the document becomes failed', async () => {
+      const { db } = t.get();
+      const [id] = await issueInvoices(db, 1, 'pac');
+      const doc = (await getDocumentByInvoice(db, id!))!;
+      // A worker claimed the submission and died, for the sixth time.
+      await db('jobs').where({ kind: 'provider-submit', subject_id: String(id) })
+        .update({ status: 'processing', claim_token: crypto.randomUUID(), attempts: 1, stall_count: 5, started_at: db.fn.now(), heartbeat_at: db.fn.now() });
+      const sweeper = createSweeper({ db, definitions: jobDefinitions, log, intervalMs: 60_000, onPermanentFailure: permanentFailureHook(log) });
+      expect((await sweeper.runOnce({ now: new Date(Date.now() + 3600_000) })).failedPermanent).to.equal(1);
+      const failed = (await getDocumentByInvoice(db, id!))!;
+      expect(failed).to.include({ status: 'failed', error_kind: 'stalled' });
+      expect(failed.last_error).to.match(/^submission gave up: stalled 6 times/);
+      const res = await herald('resubmit', String(id));
+      expect(res.code, res.err).to.equal(0);
+      await submitAll();
+      expect((await getDocumentByInvoice(db, id!))!.status).to.equal('submitted');
+      expect(env.pac.documents().map((d) => d.externalId)).to.deep.equal([doc.idempotency_key]);
     });
 
     it('refuses a document that is not failed, and an unknown invoice, queueing nothing', async () => {
