@@ -125,8 +125,7 @@ export function startBatchLoop(opts: BatchLoopOptions): BatchLoop {
     // A move into failed_permanent runs the hook in its own transaction (rare); the rest go in one statement.
     const hooked = deps.onPermanentFailure ? ends.filter((e) => e.status === 'failed_permanent') : [];
     const plain = ends.filter((e) => !hooked.includes(e));
-    const moved = await endJobRuns(deps.db, plain, deps.now?.());
-    const movedIds = new Set(moved.map((r) => Number(r.id)));
+    const movedIds = new Set(await endJobRuns(deps.db, plain, deps.now?.()));
     for (const e of hooked) if (await recordEnd(deps, e, log)) movedIds.add(e.id);
     const tally = new Map<ExecuteOutcome, number>();
     for (const e of ends) {

@@ -41,10 +41,10 @@ export async function findNextDueOfKind(db: Db, kind: string, at?: At): Promise<
 /**
  * endJobRun for many runs in one statement (not for moves into
  * failed_permanent that have a hook to run: those go one by one, in their
- * own transaction). Returns the rows moved; a run whose claim was lost is
- * simply absent.
+ * own transaction). Returns the ids of the rows moved; a run whose claim
+ * was lost is simply absent.
  */
-export async function endJobRuns(db: Db, ends: readonly RunEnd[], at?: At): Promise<JobRow[]> {
+export async function endJobRuns(db: Db, ends: readonly RunEnd[], at?: At): Promise<number[]> {
   if (ends.length === 0) return [];
   const runs = ends.map((e) => ({
     id: e.id,
@@ -57,7 +57,7 @@ export async function endJobRuns(db: Db, ends: readonly RunEnd[], at?: At): Prom
     error: e.error ?? null,
     error_class: e.errorClass ?? null,
   }));
-  return rows<JobRow>(
+  const moved = await rows<{ id: string | number }>(
     db,
     `WITH r AS (
        SELECT * FROM jsonb_to_recordset(?::jsonb) AS r (id bigint, token uuid, status text, outcome text, terminal boolean,
@@ -79,7 +79,8 @@ export async function endJobRuns(db: Db, ends: readonly RunEnd[], at?: At): Prom
               greatest(0, round(extract(epoch FROM ${NOW} - started_at) * 1000))::int
          FROM moved
      )
-     SELECT * FROM moved`,
+     SELECT id FROM moved`,
     [JSON.stringify(runs), ts(at), ts(at), ts(at), ts(at)],
   );
+  return moved.map((r) => Number(r.id));
 }
