@@ -3,7 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { CliError, printJson, withApp } from '../cli/context.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { ApiKeyNameTaken, createApiKey } from '../http/api-keys.js';
-import type { JobDefinition } from '../jobs/types.js';
+import type { JobDefinition, PermanentFailureHook } from '../jobs/types.js';
+import type { Logger } from '../log.js';
 import { registerQueueCommands } from '../queue/commands.js';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
 import { grantApiKeyScope, insertAdminUser } from './store.js';
@@ -43,8 +44,8 @@ async function promptHidden(question: string): Promise<string> {
   }
 }
 
-export function registerOperationsCommands(program: Command, definitions: readonly JobDefinition[]): void {
-  registerQueueCommands(program, definitions);
+export function registerOperationsCommands(program: Command, definitions: readonly JobDefinition[], makeFailureHook: (log: Logger) => PermanentFailureHook): void {
+  registerQueueCommands(program, definitions, makeFailureHook);
   const admin = program.command('admin').description('Users and keys that may log in to the /admin page');
 
   admin

@@ -16,8 +16,8 @@ import { registerProviderCommands } from '../providers/commands.js';
 export function registerCommands(program: Command): void {
   registerSandboxCommands(program);
   registerWorkerCommand(program, jobDefinitions, permanentFailureHook);
-  registerOperationsCommands(program, jobDefinitions);
-  registerHttpCommands(program, jobDefinitions);
+  registerOperationsCommands(program, jobDefinitions, permanentFailureHook);
+  registerHttpCommands(program, jobDefinitions, permanentFailureHook);
   registerInvoiceCommands(program);
   registerTaricCommands(program);
   registerExporterCommands(program);

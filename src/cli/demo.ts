@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { printJson, withApp, type AppContext } from './context.js';
-import { jobDefinitions } from './job-definitions.js';
+import { jobDefinitions, permanentFailureHook } from './job-definitions.js';
 import { createExporterServices } from '../exporter/services.js';
 import { useExporterServices } from '../exporter/jobs.js';
 import { buildUploadReport, formatUploadReport } from '../exporter/report.js';
@@ -85,7 +85,7 @@ async function demoRun(app: AppContext, say: (line: string) => void) {
       say(`imported ${f} as workbasket ${imported.workbasketId} (${imported.transactions} transactions, ${imported.records} records) and made it READY_FOR_EXPORT`);
     }
     if (config.REDIS_URL) await runWithWorker(app);
-    else await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: 60_000, log });
+    else await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: 60_000, log, onPermanentFailure: permanentFailureHook(log) });
     const report = await buildUploadReport(db, since);
     const ok = report.envelopes.length > 0 && report.envelopes.every((e) => e.uploaded && (e.notified || !config.HMRC_NOTIFICATIONS_ENABLED));
     return { ok, bucket: services.storage().bucket, report };
@@ -96,7 +96,7 @@ async function demoRun(app: AppContext, say: (line: string) => void) {
 
 /** With REDIS_URL: a real worker in this process, until no job is left to run. */
 async function runWithWorker({ db, config, log }: AppContext): Promise<void> {
-  const runner = createJobRunner({ db, definitions: jobDefinitions, redis: { url: config.REDIS_URL!, prefix: config.REDIS_PREFIX }, concurrency: config.JOBS_CONCURRENCY, log, sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS });
+  const runner = createJobRunner({ db, definitions: jobDefinitions, redis: { url: config.REDIS_URL!, prefix: config.REDIS_PREFIX }, concurrency: config.JOBS_CONCURRENCY, log, sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS, onPermanentFailure: permanentFailureHook(log) });
   await runner.start();
   try {
     const deadline = Date.now() + 120_000;

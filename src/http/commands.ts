@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliError, printJson, withApp } from '../cli/context.js';
 import { createJobRunner, type JobRunner } from '../jobs/runner.js';
-import type { JobDefinition } from '../jobs/types.js';
+import type { JobDefinition, PermanentFailureHook } from '../jobs/types.js';
+import type { Logger } from '../log.js';
 import { ApiKeyNameTaken, createApiKey } from './api-keys.js';
 import { buildServer } from './server.js';
 import { listApiKeys, revokeApiKey } from './store.js';
@@ -31,7 +32,7 @@ interface ServeOptions {
   json?: boolean;
 }
 
-export function registerHttpCommands(program: Command, definitions: readonly JobDefinition[]): void {
+export function registerHttpCommands(program: Command, definitions: readonly JobDefinition[], makeFailureHook?: (log: Logger) => PermanentFailureHook): void {
   program
     .command('serve')
     .description('Serve the HTTP API (OpenAPI document at /openapi.json). Queued invoice requests are run by `herald worker`, or in this process with --worker.')
@@ -41,7 +42,7 @@ export function registerHttpCommands(program: Command, definitions: readonly Job
     .option('--no-worker', 'never run jobs here, even with the embedded database')
     .option('--json', 'print {"url": ...} as JSON once listening')
     .addHelpText('after', '\nStops on SIGTERM or Ctrl-C after requests in flight finish; a second signal exits at once.\n')
-    .action(async (opts: ServeOptions) => serve(opts, definitions));
+    .action(async (opts: ServeOptions) => serve(opts, definitions, makeFailureHook));
 
   const keys = program.command('apikeys').description('Manage API keys for the HTTP API (only a SHA-256 of each key is stored)');
   keys
@@ -83,7 +84,7 @@ export function registerHttpCommands(program: Command, definitions: readonly Job
     });
 }
 
-async function serve(opts: ServeOptions, definitions: readonly JobDefinition[]): Promise<void> {
+async function serve(opts: ServeOptions, definitions: readonly JobDefinition[], makeFailureHook?: (log: Logger) => PermanentFailureHook): Promise<void> {
   await withApp(async ({ config, db, embedded, log }) => {
     const app = await buildServer({ db, config, log });
     let runner: JobRunner | undefined;
@@ -95,6 +96,7 @@ async function serve(opts: ServeOptions, definitions: readonly JobDefinition[]):
         concurrency: embedded ? 1 : config.JOBS_CONCURRENCY,
         log,
         sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS,
+        onPermanentFailure: makeFailureHook?.(log),
       });
       await runner.start();
     }

@@ -3,8 +3,8 @@ import { CliError, printJson, withApp } from '../cli/context.js';
 import { progressBar } from '../cli/progress.js';
 import { runJobsInline } from '../jobs/inline.js';
 import { clearJob, notifyDueJobs, searchJobs } from '../jobs/store-admin.js';
-import type { JobDefinition, JobRow, JobStatus } from '../jobs/types.js';
-import { failureMailHook } from '../mail/jobs.js';
+import type { JobDefinition, JobRow, JobStatus, PermanentFailureHook } from '../jobs/types.js';
+import type { Logger } from '../log.js';
 import { DEFAULT_UNSTICK_AFTER_MS, formatAge, queueStatus, retryTarget, unstick, type RetryTarget } from './operations.js';
 
 // `herald queue ...`: the /admin page's operations from a shell.
@@ -48,7 +48,7 @@ function briefJob(j: JobRow) {
   };
 }
 
-export function registerQueueCommands(program: Command, definitions: readonly JobDefinition[]): void {
+export function registerQueueCommands(program: Command, definitions: readonly JobDefinition[], makeFailureHook: (log: Logger) => PermanentFailureHook): void {
   const queue = program.command('queue').description('Look at and act on the job queue (the same operations as /admin)');
 
   queue
@@ -121,7 +121,7 @@ export function registerQueueCommands(program: Command, definitions: readonly Jo
         try {
           const summary = await runJobsInline(db, definitions, {
             log,
-            onPermanentFailure: failureMailHook({ log }),
+            onPermanentFailure: makeFailureHook(log),
             onRun: (_o, ran) => (bar?.setTotal(ran), bar?.update(ran)),
           });
           return { mode: 'inline' as const, ...summary };
