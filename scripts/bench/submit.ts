@@ -11,10 +11,13 @@ import { createApiKey } from '../../src/http/api-keys.js';
 import { insertParty } from '../../src/invoices/store.js';
 import { admin, arg, dbUrl } from './support.js';
 
-// npm run bench:submit [-- --seconds 10 --connections 10,32,64]
+// npm run bench:submit [-- --seconds 10 --connections 10,32,64 --autocannon]
+// (builds, then serves the compiled dist/ with --compiled; load from wrk when
+// it is installed, `apt-get install wrk`, else, or with --autocannon, from
+// autocannon, whose latencies are whole milliseconds)
 //
 // POST /api/v1/invoice-requests against a real `herald serve` process (no
-// worker: only the submit path is measured), loaded with autocannon; then,
+// worker: only the submit path is measured), loaded with wrk or autocannon; then,
 // in the same run and on the same machine, pgbench doing a single-row INSERT
 // (one jsonb row per transaction, the floor for "store a request durably").
 // For each connection count, both use that many connections for the same
@@ -35,7 +38,9 @@ const PGBENCH = process.env.PGBENCH ?? (fs.existsSync('/usr/bin/pgbench') ? '/us
 const DB_NAME = `herald_bench_submit_${process.pid}`;
 
 async function startServer(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--no-worker', '--json'], {
+  // --compiled: the server as built by `npm run build` (what a deployment runs), not through tsx.
+  const entry = process.argv.includes('--compiled') ? [path.join(ROOT, 'dist/src/cli/main.js')] : ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...entry, 'serve', '--port', '0', '--no-worker', '--json'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: dbUrl(DB_NAME), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -64,6 +69,67 @@ function runPgbench(seconds: number, connections: number, payload: string): numb
   const tps = /tps = ([\d.]+)/.exec(res.stdout ?? '');
   if (!tps) throw new Error(`pgbench failed: ${res.stderr || res.stdout || res.error?.message}`);
   return Number(tps[1]);
+}
+
+interface Target {
+  url: string;
+  key: string;
+  body: string;
+}
+
+interface LoadResult {
+  rps: number;
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+}
+
+// wrk (C, two threads) when installed: it takes less of the two cores from
+// the server than autocannon (Node) does, as pgbench (C) does on its side.
+const WRK = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => fs.existsSync(p));
+const wrk = WRK !== undefined && !process.argv.includes('--autocannon');
+
+async function runAutocannon(t: Target, connections: number, duration: number): Promise<LoadResult> {
+  const r = await autocannon({
+    url: t.url,
+    method: 'POST',
+    headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
+    body: t.body,
+    connections,
+    duration,
+  });
+  return { rps: r.requests.average, latency: { p50: r.latency.p50, p99: r.latency.p99 }, non2xx: r.non2xx, errors: r.errors };
+}
+
+async function runWrk(t: Target, connections: number, duration: number): Promise<LoadResult> {
+  const script = path.join(os.tmpdir(), `herald-bench-submit-${process.pid}.lua`);
+  const lua = (s: string) => JSON.stringify(s); // a JSON string literal is a valid Lua string literal for this ASCII body
+  fs.writeFileSync(
+    script,
+    `wrk.method = "POST"\nwrk.body = ${lua(t.body)}\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = ${lua(`Bearer ${t.key}`)}\n`,
+  );
+  try {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(WRK!, ['-t', '2', '-c', String(connections), '-d', `${duration}s`, '--latency', '-s', script, t.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}: ${text}`))));
+    });
+    const ms = (pct: string) => {
+      const m = new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
+      if (!m) throw new Error(`wrk printed no ${pct}% latency: ${out}`);
+      return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+    };
+    const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    return {
+      rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+      latency: { p50: Math.round(ms('50') * 10) / 10, p99: Math.round(ms('99') * 10) / 10 },
+      non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+      errors: socketErrors ? socketErrors.slice(1).reduce((s, n) => s + Number(n), 0) : 0,
+    };
+  } finally {
+    fs.rmSync(script, { force: true });
+  }
 }
 
 function connectionCounts(): number[] {
@@ -103,17 +169,10 @@ async function main(): Promise<void> {
     });
     const started = await startServer();
     server = started.child;
-    const load = (connections: number, duration: number) =>
-      autocannon({
-        url: `${started.url}/api/v1/invoice-requests`,
-        method: 'POST',
-        headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
-        body,
-        connections,
-        duration,
-      });
+    const target = { url: `${started.url}/api/v1/invoice-requests`, key: key.key, body };
+    const load = (connections: number, duration: number) => (wrk ? runWrk(target, connections, duration) : runAutocannon(target, connections, duration));
 
-    console.log(`bench:submit  ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)}, ${seconds} s per run`);
+    console.log(`bench:submit  ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)}, ${seconds} s per run, load from ${wrk ? 'wrk' : 'autocannon'}`);
     console.log('  conns   req/s   p50 ms  p99 ms  pgbench TPS  ratio  targets (>= 50%, p99 < 10 ms)');
     let failed = false;
     for (const connections of counts) {
@@ -122,7 +181,7 @@ async function main(): Promise<void> {
       const result = await load(connections, seconds);
       const after = await counts2(db);
       const tps = runPgbench(seconds, connections, body);
-      const rps = result.requests.average;
+      const rps = result.rps;
       const ratio = rps / tps;
       const met = ratio >= 0.5 && result.latency.p99 < 10;
       console.log(
