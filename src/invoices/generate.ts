@@ -146,8 +146,8 @@ async function numberAndWrite(trx: Knex.Transaction, supplier: PartyRow, orders:
 async function takeCompanions(trx: Knex.Transaction, supplier: PartyRow, ownId: string, limit: number, now: () => Date): Promise<Order[]> {
   const claimed = await claimPendingInvoiceRequests(trx, supplier.id, ownId, limit);
   if (claimed.length === 0) return [];
-  // Within a batch, numbers follow arrival (UPDATE ... RETURNING has no order).
-  claimed.sort((a, b) => new Date(a.created_at).getTime() - new Date(b.created_at).getTime() || (a.id < b.id ? -1 : 1));
+  // Numbers follow arrival: claimed comes oldest first, ordered by the database's
+  // microsecond created_at (a JavaScript Date would tie requests of one millisecond).
   const clients = await getPartiesById(trx, claimed.map((r) => r.client_party_id));
   const orders: Order[] = [];
   for (const request of claimed) {
