@@ -195,16 +195,6 @@ export async function advanceLegalStatus(db: DbOrTrx, id: number, to: LegalStatu
   return (rows[0] as ProviderDocument | undefined) ?? null;
 }
 
-/** One poll used: compare-and-set on the count so a re-run after a crash does not count twice. */
-export async function countPollAttempt(db: DbOrTrx, id: number, generation: number, seen: number): Promise<ProviderDocument | null> {
-  return first(
-    db,
-    `UPDATE provider_documents SET poll_attempts = poll_attempts + 1, updated_at = now()
-      WHERE id = ? AND poll_generation = ? AND poll_attempts = ? RETURNING *`,
-    [id, generation, seen],
-  );
-}
-
 export async function markNeedsAttention(db: DbOrTrx, id: number, generation: number, reason: string): Promise<ProviderDocument | null> {
   return first(
     db,
