@@ -3,8 +3,8 @@ import type { LegalStatus, ProviderDocument } from './store.js';
 
 // The poller's SQL, one statement per batch of polls (poll.ts): read the
 // documents with whether their PDF is filed, then record what each GET saw.
-// Same rules as store.ts's one-document statements: legal_status only moves
-// forward (provider_legal_status_rank), and a poll is counted by
+// legal_status only moves forward (provider_legal_status_rank, as in
+// store.ts's advanceLegalStatus for webhooks), and a poll is counted by
 // compare-and-set on poll_attempts, so a re-run after a crash never counts
 // one poll twice.
 
