@@ -8,7 +8,7 @@ import { migrateLatest } from '../../src/db/migrate.js';
 import { submitInvoiceRequest } from '../../src/invoices/requests.js';
 import { generateInvoiceRequest } from '../../src/invoices/schemas.js';
 import { insertParty } from '../../src/invoices/store.js';
-import { REDIS_URL, admin, arg, dbUrl } from './support.js';
+import { REDIS_URL, admin, arg, benchInvoiceBody, dbUrl } from './support.js';
 
 // npm run bench:invoices [-- --requests 10000 --workers 4 --concurrency 4]
 //
@@ -57,14 +57,7 @@ async function main(): Promise<void> {
     await migrateLatest(db);
     const supplier = await insertParty(db, { role: 'supplier', name: 'Bench Supplier', invoice_prefix: 'B-', default_tax_rate: '21' });
     const client = await insertParty(db, { role: 'client', name: 'Bench Client' });
-    const body = generateInvoiceRequest.parse({
-      supplierId: supplier.id,
-      clientId: client.id,
-      items: [
-        { description: 'Line one', quantity: '2', unitPrice: '10.25' },
-        { description: 'Line two', quantity: '1.5', unitPrice: '99.99', discount: '5.00' },
-      ],
-    });
+    const body = generateInvoiceRequest.parse(benchInvoiceBody(supplier.id, client.id));
 
     const q0 = Date.now();
     let next = 0;

@@ -9,7 +9,7 @@ import '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { insertParty } from '../../src/invoices/store.js';
-import { admin, arg, dbUrl } from './support.js';
+import { admin, arg, benchInvoiceBody, dbUrl } from './support.js';
 
 // npm run bench:submit [-- --seconds 10 --connections 10,32,64 --autocannon]
 // (builds, then serves the compiled dist/ with --compiled; load from wrk when
@@ -159,14 +159,7 @@ async function main(): Promise<void> {
     const supplier = await insertParty(db, { role: 'supplier', name: 'Bench Supplier' });
     const client = await insertParty(db, { role: 'client', name: 'Bench Client' });
     const key = await createApiKey(db, 'bench-submit');
-    const body = JSON.stringify({
-      supplierId: supplier.id,
-      clientId: client.id,
-      items: [
-        { description: 'Line one', quantity: '2', unitPrice: '10.25' },
-        { description: 'Line two', quantity: '1.5', unitPrice: '99.99', discount: '5.00' },
-      ],
-    });
+    const body = JSON.stringify(benchInvoiceBody(supplier.id, client.id));
     const started = await startServer();
     server = started.child;
     const target = { url: `${started.url}/api/v1/invoice-requests`, key: key.key, body };

@@ -16,6 +16,18 @@ export function arg(name: string, dflt: number, opts: { fractions?: boolean } = 
   return n;
 }
 
+/** The GenerateInvoiceRequest body the invoice benchmarks send: two lines, one with a discount. */
+export function benchInvoiceBody(supplierId: number, clientId: number) {
+  return {
+    supplierId,
+    clientId,
+    items: [
+      { description: 'Line one', quantity: '2', unitPrice: '10.25' },
+      { description: 'Line two', quantity: '1.5', unitPrice: '99.99', discount: '5.00' },
+    ],
+  };
+}
+
 /** The URL of database `name` on the admin server. */
 export function dbUrl(name: string): string {
   const u = new URL(ADMIN_URL);

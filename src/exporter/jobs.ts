@@ -1,4 +1,5 @@
 import { loadConfig } from '../config.js';
+import { processServices } from '../lib/process-services.js';
 import type { JobDefinition } from '../jobs/types.js';
 import { runNotifyHmrc } from './notify.js';
 import { createExporterServices, type ExporterServices } from './services.js';
@@ -16,16 +17,9 @@ declare module '../jobs/types.js' {
 // The handlers share one set of services (S3, HMRC client, work dir), made
 // from the process's config on first use; the demo, the CLI and tests hand in
 // their own with useExporterServices().
-let current: ExporterServices | undefined;
-
-export function useExporterServices(services: ExporterServices | undefined): void {
-  current = services;
-}
-
-export function exporterServices(): ExporterServices {
-  current ??= createExporterServices(loadConfig());
-  return current;
-}
+const shared = processServices<ExporterServices>(() => createExporterServices(loadConfig()));
+export const useExporterServices = shared.use;
+export const exporterServices = shared.get;
 
 // Retry schedules (docs/retry-schedules.md). An export renders and validates
 // up to 40 MB per envelope; minutes between tries leave room for an operator.

@@ -1,8 +1,7 @@
 import type { Logger } from '../log.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { decideEnd, recordEnd, runGuarded, type ExecuteDeps, type ExecuteOutcome, type Settled } from './execute.js';
-import { claimDueJobsOfKind, endJobRuns, findNextDueOfKind } from './store-batch.js';
-import type { RunEnd } from './store.js';
+import { claimDueJobs, endJobRuns, findNextDueOfKind, type RunEnd } from './store.js';
 import type { BatchItemResult, JobDefinition, JobRow } from './types.js';
 
 // Batched kinds (JobDefinition.batch). A kind with thousands of rows coming
@@ -78,7 +77,7 @@ export function startBatchLoop(opts: BatchLoopOptions): BatchLoop {
       do {
         again = false;
         while (!stopped && running < inFlight) {
-          const jobs = await claimDueJobsOfKind(deps.db, def.kind, batch.size, deps.now?.());
+          const jobs = await claimDueJobs(deps.db, { limit: batch.size, kind: def.kind }, deps.now?.());
           if (jobs.length > 0) start(jobs);
           short = jobs.length < batch.size;
           if (short) break;
@@ -125,7 +124,7 @@ export function startBatchLoop(opts: BatchLoopOptions): BatchLoop {
     // A move into failed_permanent runs the hook in its own transaction (rare); the rest go in one statement.
     const hooked = deps.onPermanentFailure ? ends.filter((e) => e.status === 'failed_permanent') : [];
     const plain = ends.filter((e) => !hooked.includes(e));
-    const movedIds = new Set(await endJobRuns(deps.db, plain, deps.now?.()));
+    const movedIds = new Set((await endJobRuns(deps.db, plain, deps.now?.())).map((r) => Number(r.id)));
     for (const e of hooked) if (await recordEnd(deps, e, log)) movedIds.add(e.id);
     const tally = new Map<ExecuteOutcome, number>();
     for (const e of ends) {

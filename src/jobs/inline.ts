@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import pino from 'pino';
 import type { Logger } from '../log.js';
 import type { Random } from './backoff.js';
 import { executeJob, type ExecuteOutcome } from './execute.js';
-import { claimNextDueJob, countWaitingJobs, findNextScheduledAt, readDbNow } from './store.js';
+import { claimDueJobs, countWaitingJobs, findNextScheduledAt, readDbNow } from './store.js';
 import { createSweeper } from './sweeper.js';
 import type { JobDefinition, PermanentFailureHook } from './types.js';
 
@@ -65,7 +64,7 @@ export async function runJobsInline(db: Knex, definitions: readonly JobDefinitio
       log.warn({ ran }, 'inline runner stopped at maxRuns');
       break;
     }
-    const job = await claimNextDueJob(db, randomUUID(), opts.now?.());
+    const [job] = await claimDueJobs(db, { limit: 1 }, opts.now?.());
     if (job) {
       const result = await executeJob(deps, job, never);
       outcomes[result.outcome]++;

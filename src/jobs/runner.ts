@@ -11,7 +11,7 @@ import { pgConnectionOf } from './announce.js';
 import { JobListener } from './listener.js';
 import { RingTimers } from './ring-timers.js';
 import { createBatcher } from '../lib/batcher.js';
-import { claimJobs, completeJobs, findJobWait } from './store.js';
+import { claimJobs, endJobRuns, findJobWait } from './store.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
 import type { JobDefinition, JobRow, PermanentFailureHook } from './types.js';
 
@@ -107,7 +107,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     return matching(await claimJobs(opts.db, unique, opts.now?.()), items, (row) => row.claim_token);
   }, BATCHING);
   const complete = createBatcher<Claim & { at: Date | undefined }, JobRow | null>(async (items) =>
-    matching(await completeJobs(opts.db, items, items[0]!.at), items, (row) => row.completed_by),
+    matching(await endJobRuns(opts.db, items.map((c) => ({ ...c, status: 'completed', outcome: 'completed' })), items[0]!.at), items, (row) => row.ended_by),
   BATCHING);
   const deps: ExecuteDeps = {
     db: opts.db, definitions, log, now: opts.now, random: opts.random, onPermanentFailure: opts.onPermanentFailure, heartbeat: true, abortGraceMs,

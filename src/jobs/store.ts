@@ -97,46 +97,37 @@ export async function claimJobs(db: Db, claims: readonly { id: number; token: st
 }
 
 /**
- * The hot path of endJobRun: many successful runs completed in one
- * statement, each under its own claim. Returns the moved rows, each with
- * `completed_by`: the claim token it was completed under.
+ * Claims up to `limit` due rows (of `kind`, when given), most overdue first,
+ * each under a claim token of its own: the inline runner takes one at a
+ * time, a batched kind's loop (batch-loop.ts) many. SKIP LOCKED: two
+ * claimers scanning at once split the due rows instead of waiting.
  */
-export async function completeJobs(db: Db, runs: readonly { id: number; token: string }[], at?: At): Promise<(JobRow & { completed_by: string })[]> {
-  if (runs.length === 0) return [];
-  return rows(
+export async function claimDueJobs(db: Db, opts: { limit: number; kind?: string }, at?: At): Promise<JobRow[]> {
+  const kind = opts.kind === undefined ? '' : 'AND kind = ?';
+  return rows<JobRow>(
     db,
-    `WITH moved AS (
-       UPDATE jobs j
-          SET status = 'completed', claim_token = NULL, finished_at = ${NOW}
-         FROM unnest(?::bigint[], ?::uuid[]) AS r (id, token)
-        WHERE j.id = r.id AND j.claim_token = r.token AND j.status = 'processing'
-        RETURNING j.*, r.token AS completed_by
-     ), history AS (
-       INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, duration_ms)
-       SELECT id, attempts, started_at, ${NOW}, 'completed', greatest(0, round(extract(epoch FROM ${NOW} - started_at) * 1000))::int
-         FROM moved
-     )
-     SELECT * FROM moved`,
-    [ts(at), runs.map((r) => r.id), runs.map((r) => r.token), ts(at), ts(at)],
+    `UPDATE jobs j
+        SET status = 'processing', claim_token = gen_random_uuid(), attempts = j.attempts + 1,
+            started_at = ${NOW}, heartbeat_at = ${NOW}
+      WHERE j.id IN (SELECT id FROM jobs
+                      WHERE status IN ('pending', 'failed') AND scheduled_at <= ${NOW} ${kind}
+                      ORDER BY scheduled_at, id LIMIT ?
+                      FOR UPDATE SKIP LOCKED)
+        AND j.status IN ('pending', 'failed')
+      RETURNING j.*`,
+    [ts(at), ts(at), ts(at), ...(opts.kind === undefined ? [] : [opts.kind]), opts.limit],
   );
 }
 
-/** Claim the most overdue row (inline runner: no bells, one process). */
-export async function claimNextDueJob(db: Db, token: string, at?: At): Promise<JobRow | null> {
-  const [row] = await rows<JobRow>(
+/** How long until the next row of `kind` is due (0: one is due now), or null when none waits. */
+export async function findNextDueOfKind(db: Db, kind: string, at?: At): Promise<number | null> {
+  const [row] = await rows<{ wait_ms: string | null }>(
     db,
-    `UPDATE jobs
-        SET status = 'processing', claim_token = ?::uuid, attempts = attempts + 1,
-            started_at = ${NOW}, heartbeat_at = ${NOW}
-      WHERE id = (SELECT id FROM jobs
-                   WHERE status IN ('pending', 'failed') AND scheduled_at <= ${NOW}
-                   ORDER BY scheduled_at, id LIMIT 1
-                   FOR UPDATE SKIP LOCKED)
-        AND status IN ('pending', 'failed')
-      RETURNING *`,
-    [token, ts(at), ts(at), ts(at)],
+    `SELECT greatest(0, ceil(extract(epoch FROM min(scheduled_at) - ${NOW}) * 1000))::bigint AS wait_ms
+       FROM jobs WHERE status IN ('pending', 'failed') AND kind = ?`,
+    [ts(at), kind],
   );
-  return row ?? null;
+  return row?.wait_ms === null || row?.wait_ms === undefined ? null : Number(row.wait_ms);
 }
 
 /** Why a claim found nothing: the row's status and how long until it is due (0 if due). */
@@ -192,39 +183,59 @@ export interface RunEnd {
 }
 
 /**
- * Ends a run: moves the row only if this caller still holds the claim, and
- * writes the attempt history in the same statement. null = the claim was
- * lost (reset by the sweeper, or finished elsewhere): record nothing.
+ * Ends runs, many in one statement (the runner batches completions, a
+ * batched kind ends its whole batch): each row moves only if its run still
+ * holds the claim, and the attempt history is written in the same statement.
+ * Returns the moved rows, each with `ended_by`, the claim token it was ended
+ * under; a run whose claim was lost (reset by the sweeper, or finished
+ * elsewhere) is absent and records nothing.
  */
-export async function endJobRun(db: Db, end: RunEnd): Promise<JobRow | null> {
-  const at = ts(end.at);
-  const giveBack = end.giveBackAttempt ? 1 : 0;
-  const terminal = end.status === 'completed' || end.status === 'failed_permanent';
-  const [row] = await rows<JobRow>(
+export async function endJobRuns(db: Db, ends: readonly RunEnd[], at?: At): Promise<(JobRow & { ended_by: string })[]> {
+  if (ends.length === 0) return [];
+  const runs = ends.map((e) => ({
+    id: e.id,
+    token: e.token,
+    status: e.status,
+    outcome: e.outcome,
+    terminal: e.status === 'completed' || e.status === 'failed_permanent',
+    delay_ms: e.delayMs ?? null,
+    give_back: e.giveBackAttempt ? 1 : 0,
+    error: e.error ?? null,
+    error_class: e.errorClass ?? null,
+  }));
+  return rows(
     db,
-    `WITH moved AS (
-       UPDATE jobs
-          SET status = ?, claim_token = NULL,
-              finished_at = CASE WHEN ?::boolean THEN ${NOW} END,
-              scheduled_at = coalesce(${NOW} + ?::bigint * interval '1 millisecond', scheduled_at),
-              attempts = attempts - ?,
-              last_error = coalesce(?::text, last_error),
-              error_class = coalesce(?::text, error_class)
-        WHERE id = ? AND claim_token = ?::uuid AND status = 'processing'
-        RETURNING *
+    `WITH r AS (
+       SELECT * FROM jsonb_to_recordset(?::jsonb) AS r (id bigint, token uuid, status text, outcome text, terminal boolean,
+                                                       delay_ms bigint, give_back int, error text, error_class text)
+     ), moved AS (
+       UPDATE jobs j
+          SET status = r.status, claim_token = NULL,
+              finished_at = CASE WHEN r.terminal THEN ${NOW} END,
+              scheduled_at = coalesce(${NOW} + r.delay_ms * interval '1 millisecond', j.scheduled_at),
+              attempts = j.attempts - r.give_back,
+              last_error = coalesce(r.error, j.last_error),
+              error_class = coalesce(r.error_class, j.error_class)
+         FROM r
+        WHERE j.id = r.id AND j.claim_token = r.token AND j.status = 'processing'
+        RETURNING j.*, r.token AS ended_by
      ), history AS (
        INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, error_class, error, duration_ms)
-       SELECT id, attempts + ?, started_at, ${NOW}, ?, ?, ?,
-              greatest(0, round(extract(epoch FROM ${NOW} - started_at) * 1000))::int
-         FROM moved
+       SELECT m.id, m.attempts + r.give_back, m.started_at, ${NOW}, r.outcome, r.error_class, r.error,
+              greatest(0, round(extract(epoch FROM ${NOW} - m.started_at) * 1000))::int
+         FROM moved m JOIN r ON r.id = m.id
      )
      SELECT * FROM moved`,
-    [
-      end.status, terminal, at, at, end.delayMs ?? null, giveBack, end.error ?? null, end.errorClass ?? null, end.id, end.token,
-      giveBack, at, end.outcome, end.errorClass ?? null, end.error ?? null, at,
-    ],
+    [JSON.stringify(runs), ts(at), ts(at), ts(at), ts(at)],
   );
-  return row ?? null;
+}
+
+/** endJobRuns for one run, at its own `at`: the moved row, or null when the claim was lost. */
+export async function endJobRun(db: Db, end: RunEnd): Promise<JobRow | null> {
+  const [row] = await endJobRuns(db, [end], end.at);
+  if (!row) return null;
+  const { ended_by: _, ...job } = row;
+  return job;
 }
 
 export async function getJob(db: Db, id: number): Promise<JobRow | null> {

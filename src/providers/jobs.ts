@@ -1,4 +1,5 @@
 import { loadConfig } from '../config.js';
+import { processServices } from '../lib/process-services.js';
 import type { JobDefinition, PermanentFailureHook } from '../jobs/types.js';
 import { pollMany, pollResult } from './poll.js';
 import { createProviderServices, type ProviderServices } from './services.js';
@@ -18,20 +19,10 @@ declare module '../jobs/types.js' {
 
 // Handlers share one set of services made from the process's config on
 // first use; tests, the demo and `herald serve` hand in their own.
-let current: ProviderServices | undefined;
-
-export function useProviderServices(services: ProviderServices | undefined): void {
-  current = services;
-}
-
-export function providerServices(): ProviderServices {
-  current ??= createProviderServices(loadConfig());
-  return current;
-}
-
-export function currentProviderServices(): ProviderServices | undefined {
-  return current;
-}
+const shared = processServices<ProviderServices>(() => createProviderServices(loadConfig()));
+export const useProviderServices = shared.use;
+export const providerServices = shared.get;
+export const currentProviderServices = shared.current;
 
 const DAY_MS = 24 * 3600_000;
 export const PROVIDER_JOB_KINDS = ['provider-submit', 'provider-poll'] as const;

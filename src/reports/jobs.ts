@@ -1,4 +1,5 @@
 import { loadConfig } from '../config.js';
+import { processServices } from '../lib/process-services.js';
 import type { JobDefinition } from '../jobs/types.js';
 import { REPORT_GENERATE_JOB, REPORT_TIMEOUT_JOB, REPORTS_EXPIRE_JOB } from './create.js';
 import { classifyReportError, discardReportFile, generateReport } from './generate.js';
@@ -26,16 +27,9 @@ declare module '../jobs/types.js' {
 
 // Shared services (S3), made from the process's config on first use; the
 // CLI and tests hand in their own with useReportServices().
-let current: ReportServices | undefined;
-
-export function useReportServices(services: ReportServices | undefined): void {
-  current = services;
-}
-
-export function reportServices(): ReportServices {
-  current ??= createReportServices(loadConfig());
-  return current;
-}
+const shared = processServices<ReportServices>(() => createReportServices(loadConfig()));
+export const useReportServices = shared.use;
+export const reportServices = shared.get;
 
 export const REPORT_GENERATE_MAX_ATTEMPTS = 5;
 
