@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
+import { queryPrepared } from '../db/prepared.js';
 
 // Every SQL statement on invoice_requests. Status moves are compare-and-set:
 // each UPDATE names the status it expects and returns the row, or null when
@@ -57,20 +58,23 @@ export type StoredRequest = Pick<InvoiceRequestRow, 'id' | 'created_at'>;
  * insert: the second waits for the first and then does nothing (also within
  * one statement). Ids are chosen here so every row maps back to its caller.
  * The trigger tr_invoice_requests_enqueue (migration 0003) writes each
- * request's job row in this same statement.
+ * request's job row in this same statement. Prepared (src/db/prepared.ts):
+ * this is the submit path's only statement.
  */
-export async function insertInvoiceRequests(db: Db, reqs: readonly NewInvoiceRequest[]): Promise<(StoredRequest | null)[]> {
+export async function insertInvoiceRequests(db: Knex, reqs: readonly NewInvoiceRequest[]): Promise<(StoredRequest | null)[]> {
   const withIds = reqs.map((r) => ({ ...r, id: crypto.randomUUID() }));
-  const { rows } = await db.raw(
+  const rows = await queryPrepared<StoredRequest>(
+    db,
+    'herald_insert_invoice_requests',
     `INSERT INTO invoice_requests (id, caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
      SELECT v.id, v.caller, v.idempotency_key, v.body_hash, v.payload, v.supplier_party_id, v.client_party_id
-       FROM jsonb_to_recordset(?::jsonb) AS v (id uuid, caller text, idempotency_key text, body_hash text,
-                                               payload jsonb, supplier_party_id int, client_party_id int)
+       FROM jsonb_to_recordset($1::jsonb) AS v (id uuid, caller text, idempotency_key text, body_hash text,
+                                                payload jsonb, supplier_party_id int, client_party_id int)
      ON CONFLICT ON CONSTRAINT ux_invoice_requests_idempotency DO NOTHING
      RETURNING id, created_at`,
     [JSON.stringify(withIds)],
   );
-  const byId = new Map((rows as StoredRequest[]).map((r) => [r.id, r]));
+  const byId = new Map(rows.map((r) => [r.id, r]));
   return withIds.map((r) => byId.get(r.id) ?? null);
 }
 
