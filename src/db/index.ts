@@ -15,6 +15,12 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
 export type Db = Knex;
 export type DbOrTrx = Knex | Knex.Transaction;
 
+/** Whether `db` talks to a Postgres server through node-postgres (false: embedded PGlite). */
+export function isNodePostgres(db: Knex | Knex.Transaction): boolean {
+  const client = (db.client.config as Knex.Config).client;
+  return client === 'pg' || client === 'postgres' || client === 'postgresql';
+}
+
 export interface OpenDbOptions {
   databaseUrl?: string | undefined;
   dataDir?: string;

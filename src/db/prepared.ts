@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isNodePostgres } from './index.js';
 
 // A hot statement as a named prepared statement: Postgres parses and plans it
 // once per connection instead of once per call. Measured on the invoice
@@ -15,8 +16,6 @@ interface EmbeddedClient {
   query(text: string, values: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
-const PG_CLIENTS = new Set(['pg', 'postgres', 'postgresql']);
-
 /**
  * Runs `text` (placeholders $1..$n) as the prepared statement `name`, outside
  * any transaction (autocommit). One name must always carry the same text. On
@@ -31,11 +30,9 @@ export async function queryPrepared<R>(db: Knex, name: string, text: string, val
   };
   const conn = await client.acquireConnection();
   try {
-    const driver = (client.config as Knex.Config).client;
-    const result =
-      typeof driver === 'string' && PG_CLIENTS.has(driver)
-        ? await (conn as PgDriverClient).query({ name, text, values })
-        : await (conn as EmbeddedClient).query(text, values);
+    const result = isNodePostgres(db)
+      ? await (conn as PgDriverClient).query({ name, text, values })
+      : await (conn as EmbeddedClient).query(text, values);
     return result.rows as R[];
   } finally {
     await client.releaseConnection(conn);

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
+import { isNodePostgres } from '../db/index.js';
 import { CHANNEL } from './store.js';
 
 // After-commit announcements for the rows enqueueJob writes.
@@ -19,9 +20,8 @@ const pools = new Map<string, pg.Pool>();
 
 /** The connection settings to announce with, or null when the database is not a Postgres server (embedded PGlite). */
 export function pgConnectionOf(db: Knex | Knex.Transaction): string | pg.ClientConfig | null {
-  const config = db.client.config as Knex.Config;
-  if (config.client !== 'pg' && config.client !== 'postgres' && config.client !== 'postgresql') return null;
-  const c = config.connection;
+  if (!isNodePostgres(db)) return null;
+  const c = (db.client.config as Knex.Config).connection;
   if (typeof c === 'string') return c;
   if (c && typeof c === 'object') return c as pg.ClientConfig;
   return null;
