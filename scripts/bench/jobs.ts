@@ -6,9 +6,9 @@ import pino from 'pino';
 import { Redis } from 'ioredis';
 import '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { createJobRunner } from '../../src/jobs/runner.js';
-import { defineJob } from '../../src/jobs/types.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { createJobRunner } from '../../src/jobs/runtime/runner.js';
+import { defineJob } from '../../src/jobs/contract/types.js';
 import { REDIS_URL, admin, arg, dbUrl } from './support.js';
 
 // npm run bench:jobs [-- --jobs 10000 --rate 50,200 --seconds 5 --concurrency 20]
@@ -30,7 +30,7 @@ import { REDIS_URL, admin, arg, dbUrl } from './support.js';
 // Targets (issue "Upload pipeline"): >= 1000 jobs/s, p95 < 50 ms.
 // Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL.
 
-declare module '../../src/jobs/types.js' {
+declare module '../../src/jobs/contract/types.js' {
   interface JobPayloads {
     'bench-noop': { n: number };
   }

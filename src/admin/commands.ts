@@ -1,9 +1,9 @@
 import readline from 'node:readline';
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, withApp } from '../cli/context.js';
+import { CliError, printJson, withApp } from '../lib/cli/context.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { ApiKeyNameTaken, createApiKey } from '../http/api-keys.js';
-import type { JobDefinition, PermanentFailureHook } from '../jobs/types.js';
+import type { JobDefinition, PermanentFailureHook } from '../jobs/contract/types.js';
 import type { Logger } from '../log.js';
 import { registerQueueCommands } from '../queue/commands.js';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';

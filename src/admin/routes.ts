@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { queueNotificationResend, ResendRefused } from '../exporter/notify.js';
 import { OperationRefused, refetchPdf, repollInvoice } from '../providers/operations.js';
-import { clearJob, retryJob, searchJobs } from '../jobs/store-admin.js';
+import { clearJob, retryJob, searchJobs } from '../jobs/store/admin.js';
 import type { RouteDeps, RoutesPlugin } from '../http/server.js';
 import { DEFAULT_UNSTICK_AFTER_MS, queueStatus, retryTarget, unstick } from '../queue/operations.js';
 import { esc, layout } from './html.js';

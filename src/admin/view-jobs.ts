@@ -1,4 +1,4 @@
-import type { JobRow } from '../jobs/types.js';
+import type { JobRow } from '../jobs/contract/types.js';
 import type { QueueStatus } from '../queue/operations.js';
 import { formatAge } from '../queue/operations.js';
 import { actionButton, esc, q, statusBadge } from './html.js';

@@ -1,4 +1,4 @@
-import type { JobDefinition, PermanentFailureHook } from '../jobs/types.js';
+import type { JobDefinition, PermanentFailureHook } from '../jobs/contract/types.js';
 import type { Logger } from '../log.js';
 import { failRequestOfDeadJob, invoiceRequestJob } from '../invoices/jobs.js';
 import { exporterJobs } from '../exporter/jobs.js';

@@ -1,12 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Knex } from 'knex';
-import { CliError, printJson, withApp, type AppContext } from '../cli/context.js';
+import { CliError, printJson, withApp, type AppContext } from '../lib/cli/context.js';
 import { jobDefinitions } from '../cli/job-definitions.js';
-import { progressBar } from '../cli/progress.js';
-import { enqueueJob } from '../jobs/enqueue.js';
-import { runJobsInline } from '../jobs/inline.js';
-import { getJob } from '../jobs/store.js';
-import { retryJobs } from '../jobs/store-admin.js';
+import { progressBar } from '../lib/cli/progress.js';
+import { enqueueJob } from '../jobs/store/enqueue.js';
+import { runJobsInline } from '../jobs/runtime/inline.js';
+import { getJob } from '../jobs/store/runs.js';
+import { retryJobs } from '../jobs/store/admin.js';
 import { exporterServices } from './jobs.js';
 import { buildUploadReport, formatUploadReport, type UploadReport } from './report.js';
 import { listUploads } from './store.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { AuthError, JobError, PermanentError, RateLimitedError, TransientError } from '../jobs/errors.js';
+import { AuthError, JobError, PermanentError, RateLimitedError, TransientError } from '../jobs/contract/errors.js';
 import type { Logger } from '../log.js';
 import { NETWORK_ERROR_CODES } from '../lib/network-errors.js';
 

@@ -1,11 +1,11 @@
 import { loadConfig } from '../config.js';
 import { processServices } from '../lib/process-services.js';
-import type { JobDefinition } from '../jobs/types.js';
+import type { JobDefinition } from '../jobs/contract/types.js';
 import { runNotifyHmrc } from './notify.js';
 import { createExporterServices, type ExporterServices } from './services.js';
 import { runUploadEnvelope, runUploadWorkbaskets } from './upload.js';
 
-declare module '../jobs/types.js' {
+declare module '../jobs/contract/types.js' {
   interface JobPayloads {
     /** Scheduled by the READY_FOR_EXPORT trigger and `herald upload`; exports whatever is ready. */
     'upload-workbaskets': Record<string, never>;

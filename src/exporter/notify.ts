@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { enqueueJob } from '../jobs/enqueue.js';
-import { PermanentError } from '../jobs/errors.js';
-import type { JobSnooze } from '../jobs/types.js';
+import { enqueueJob } from '../jobs/store/enqueue.js';
+import { PermanentError } from '../jobs/contract/errors.js';
+import type { JobSnooze } from '../jobs/contract/types.js';
 import type { Logger } from '../log.js';
 import { crashPoint } from '../lib/crash-point.js';
 import type { ExporterServices } from './services.js';

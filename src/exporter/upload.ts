@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { enqueueJob } from '../jobs/enqueue.js';
-import { PermanentError, TransientError } from '../jobs/errors.js';
+import { enqueueJob } from '../jobs/store/enqueue.js';
+import { PermanentError, TransientError } from '../jobs/contract/errors.js';
 import type { Logger } from '../log.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { digestFile, type FileDigest } from '../storage/digest.js';

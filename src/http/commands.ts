@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, withApp } from '../cli/context.js';
-import { createJobRunner, type JobRunner } from '../jobs/runner.js';
-import type { JobDefinition, PermanentFailureHook } from '../jobs/types.js';
+import { CliError, printJson, withApp } from '../lib/cli/context.js';
+import { createJobRunner, type JobRunner } from '../jobs/runtime/runner.js';
+import type { JobDefinition, PermanentFailureHook } from '../jobs/contract/types.js';
 import type { Logger } from '../log.js';
 import { ApiKeyNameTaken, createApiKey } from './api-keys.js';
 import { buildServer } from './server.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { CliError, printJson, withApp } from '../cli/context.js';
+import { CliError, printJson, withApp } from '../lib/cli/context.js';
 import { InvoiceInputError } from './errors.js';
 import { generateInvoice } from './generate.js';
 import { loadInvoiceResponse, toPartyResponse } from './present.js';

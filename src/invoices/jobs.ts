@@ -1,5 +1,5 @@
-import { defineJob, type PermanentFailureHook } from '../jobs/types.js';
-import { TransientError } from '../jobs/errors.js';
+import { defineJob, type PermanentFailureHook } from '../jobs/contract/types.js';
+import { TransientError } from '../jobs/contract/errors.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { InvoiceInputError } from './errors.js';
 import { generateInvoice } from './generate.js';
@@ -7,7 +7,7 @@ import { claimInvoiceRequest, completeInvoiceRequest, failInvoiceRequest, getInv
 import { INVOICE_REQUEST_JOB } from './requests.js';
 import { describeFirstIssue, generateInvoiceRequest } from './schemas.js';
 
-declare module '../jobs/types.js' {
+declare module '../jobs/contract/types.js' {
   interface JobPayloads {
     'invoice-request': { requestId: string };
   }

@@ -1,11 +1,11 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson } from '../cli/context.js';
+import { CliError, printJson } from '../lib/cli/context.js';
 import { loadConfig } from '../config.js';
 import { openDb } from '../db/index.js';
 import { migrateLatest } from '../db/migrate.js';
 import { createLogger } from '../log.js';
-import { createJobRunner, type RunnerStats } from './runner.js';
-import type { JobDefinition, PermanentFailureHook } from './types.js';
+import { createJobRunner, type RunnerStats } from './runtime/runner.js';
+import type { JobDefinition, PermanentFailureHook } from './contract/types.js';
 
 // `herald worker`: runs every job kind it is given until told to stop.
 // Signals: the first SIGTERM/SIGINT stops claiming and lets running jobs

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import { loadConfig } from '../config.js';
-import { enqueueJob } from '../jobs/enqueue.js';
-import { PermanentError, TransientError } from '../jobs/errors.js';
-import type { JobDefinition, JobRow, PermanentFailureHook } from '../jobs/types.js';
+import { enqueueJob } from '../jobs/store/enqueue.js';
+import { PermanentError, TransientError } from '../jobs/contract/errors.js';
+import type { JobDefinition, JobRow, PermanentFailureHook } from '../jobs/contract/types.js';
 import type { Logger } from '../log.js';
 import { composeFailureMail } from './message.js';
 import { createSmtpMailer, mailSettingsFromConfig, mailsWanted, type Mailer, type MailSettings } from './mailer.js';
@@ -24,7 +24,7 @@ import { claimFailureMail, getFailureMail, insertFailureMail, markFailureMailSen
 
 export const SEND_FAILURE_MAIL = 'send-failure-mail';
 
-declare module '../jobs/types.js' {
+declare module '../jobs/contract/types.js' {
   interface JobPayloads {
     'send-failure-mail': { failureMailId: number };
   }

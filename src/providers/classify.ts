@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { AuthError, JobError, PermanentError, RateLimitedError, TransientError } from '../jobs/errors.js';
+import { AuthError, JobError, PermanentError, RateLimitedError, TransientError } from '../jobs/contract/errors.js';
 
 // The one decision on what a provider failure means. Each failure gets a
 // kind (stored in provider_documents.error_kind, with the message and a next

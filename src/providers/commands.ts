@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Knex } from 'knex';
-import { CliError, printJson, withApp } from '../cli/context.js';
-import { enqueueJob } from '../jobs/enqueue.js';
+import { CliError, printJson, withApp } from '../lib/cli/context.js';
+import { enqueueJob } from '../jobs/store/enqueue.js';
 import { getParty } from '../invoices/store.js';
 import { documentOfInvoice, OperationRefused, refetchPdf, repollInvoice } from './operations.js';
 import {

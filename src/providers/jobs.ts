@@ -1,12 +1,12 @@
 import { loadConfig } from '../config.js';
 import { processServices } from '../lib/process-services.js';
-import type { JobDefinition, PermanentFailureHook } from '../jobs/types.js';
+import type { JobDefinition, PermanentFailureHook } from '../jobs/contract/types.js';
 import { pollMany, pollResult } from './poll.js';
 import { createProviderServices, type ProviderServices } from './services.js';
 import { deleteFinishedProviderJobs, markDocumentFailed } from './store.js';
 import { runSubmit } from './submit.js';
 
-declare module '../jobs/types.js' {
+declare module '../jobs/contract/types.js' {
   interface JobPayloads {
     /** Enqueued by tr_invoices_schedule_submission with the invoice (outbox). */
     'provider-submit': { documentId: number };

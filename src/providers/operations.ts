@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
-import { JobError } from '../jobs/errors.js';
+import { JobError } from '../jobs/contract/errors.js';
 import { attachPdf, type AttachResult } from './pdf.js';
 import { createProviderServices } from './services.js';
 import { getDocumentByInvoice, restartPolling, type ProviderDocument } from './store.js';

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { DbOrTrx } from '../db/index.js';
-import { JobError, TransientError } from '../jobs/errors.js';
+import { JobError, TransientError } from '../jobs/contract/errors.js';
 import { classifyS3Error } from '../storage/s3.js';
 import { callProviderBytes } from './pdf-fetch.js';
 import type { ProviderServices } from './services.js';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { JobError } from '../jobs/errors.js';
-import type { BatchItemResult } from '../jobs/types.js';
+import { JobError } from '../jobs/contract/errors.js';
+import type { BatchItemResult } from '../jobs/contract/types.js';
 import { crashPoint } from '../lib/crash-point.js';
 import type { Logger } from '../log.js';
 import { classifyProviderError } from './classify.js';

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { AuthError } from '../jobs/errors.js';
+import { AuthError } from '../jobs/contract/errors.js';
 import { createS3Storage, s3OptionsFromConfig, type S3Storage } from '../storage/s3.js';
 import { NEXT_STEPS } from './classify.js';
 import { createInvoicingClient } from './invoicing-client.js';

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { getInvoice, listInvoiceItems } from '../invoices/store.js';
-import { enqueueJob } from '../jobs/enqueue.js';
-import { JobError } from '../jobs/errors.js';
+import { enqueueJob } from '../jobs/store/enqueue.js';
+import { JobError } from '../jobs/contract/errors.js';
 import { crashPoint } from '../lib/crash-point.js';
 import type { Logger } from '../log.js';
 import { classifyProviderError, NEXT_STEPS, type Classified } from './classify.js';

@@ -1,9 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, withApp } from '../cli/context.js';
-import { progressBar } from '../cli/progress.js';
-import { runJobsInline } from '../jobs/inline.js';
-import { clearJob, notifyDueJobs, searchJobs } from '../jobs/store-admin.js';
-import type { JobDefinition, JobRow, JobStatus, PermanentFailureHook } from '../jobs/types.js';
+import { CliError, printJson, withApp } from '../lib/cli/context.js';
+import { progressBar } from '../lib/cli/progress.js';
+import { runJobsInline } from '../jobs/runtime/inline.js';
+import { clearJob, notifyDueJobs, searchJobs } from '../jobs/store/admin.js';
+import type { JobDefinition, JobRow, JobStatus, PermanentFailureHook } from '../jobs/contract/types.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_UNSTICK_AFTER_MS, formatAge, queueStatus, retryTarget, unstick, type RetryTarget } from './operations.js';
 

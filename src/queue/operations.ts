@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { retryJob, retryJobs, summarizeJobs, unstickJobs, type JobKindSummary } from '../jobs/store-admin.js';
-import type { JobRow } from '../jobs/types.js';
+import { retryJob, retryJobs, summarizeJobs, unstickJobs, type JobKindSummary } from '../jobs/store/admin.js';
+import type { JobRow } from '../jobs/contract/types.js';
 
 // The operator's actions, shared by `herald queue ...` and /admin so both do
 // exactly the same thing. Only rows change; workers hear of retried rows

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { enqueueJob } from '../jobs/enqueue.js';
+import { enqueueJob } from '../jobs/store/enqueue.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { hashParams } from './params.js';
 import { parseReportRequest, reportTimeoutMs } from './report-types.js';

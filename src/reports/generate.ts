@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import type { Knex } from 'knex';
 import { pgCode } from '../db/errors.js';
-import { JobError, PermanentError, TransientError } from '../jobs/errors.js';
+import { JobError, PermanentError, TransientError } from '../jobs/contract/errors.js';
 import { crashPoint } from '../lib/crash-point.js';
 import type { Logger } from '../log.js';
 import { StorageConfigError } from '../storage/s3.js';

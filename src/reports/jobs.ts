@@ -1,12 +1,12 @@
 import { loadConfig } from '../config.js';
 import { processServices } from '../lib/process-services.js';
-import type { JobDefinition } from '../jobs/types.js';
+import type { JobDefinition } from '../jobs/contract/types.js';
 import { REPORT_GENERATE_JOB, REPORT_TIMEOUT_JOB, REPORTS_EXPIRE_JOB } from './create.js';
 import { classifyReportError, discardReportFile, generateReport } from './generate.js';
 import { createReportServices, type ReportServices } from './services.js';
 import { expireOverdueReports, expireReport, failReport, getReport } from './store.js';
 
-declare module '../jobs/types.js' {
+declare module '../jobs/contract/types.js' {
   interface JobPayloads {
     'report-generate': { reportId: string };
     'report-timeout': { reportId: string };

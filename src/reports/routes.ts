@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HttpError } from '../http/errors.js';
 import type { RouteDeps, RoutesPlugin } from '../http/server.js';
-import { JobError } from '../jobs/errors.js';
+import { JobError } from '../jobs/contract/errors.js';
 import { createReport } from './create.js';
 import { openReportDownload, ReportFileMissingError } from './download.js';
 import { ReportInputError, ReportNotReadyError } from './errors.js';

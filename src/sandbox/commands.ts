@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { CliError, printJson } from '../cli/context.js';
+import { CliError, printJson } from '../lib/cli/context.js';
 import { SANDBOXES, SandboxStartError, startSandboxes, DEFAULT_S3_BUCKET, type StartedSandboxes } from './sandboxes.js';
 
 // `herald sandbox`: run every local stand-in until SIGINT/SIGTERM and print

@@ -1,4 +1,4 @@
-import { AuthError, JobError, PermanentError, RateLimitedError, TransientError } from '../jobs/errors.js';
+import { AuthError, JobError, PermanentError, RateLimitedError, TransientError } from '../jobs/contract/errors.js';
 import { NETWORK_ERROR_CODES } from '../lib/network-errors.js';
 
 // The one place that decides what an S3 failure means for a retry. S3 names

@@ -11,7 +11,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { Config } from '../config.js';
-import { TransientError } from '../jobs/errors.js';
+import { TransientError } from '../jobs/contract/errors.js';
 import { classifyS3Error } from './s3-errors.js';
 import { digestFile, type FileDigest } from './digest.js';
 

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, withApp } from '../cli/context.js';
-import { progressBar } from '../cli/progress.js';
+import { CliError, printJson, withApp } from '../lib/cli/context.js';
+import { progressBar } from '../lib/cli/progress.js';
 import { importJsonText } from './import-json.js';
 import { importXmlWorkbasket } from './import-xml.js';
 import type { ImportResult } from './import-records.js';

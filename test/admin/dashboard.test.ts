@@ -8,8 +8,8 @@ import { hashPassword } from '../../src/admin/passwords.js';
 import { insertAdminUser } from '../../src/admin/store.js';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { getJob } from '../../src/jobs/store.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { getJob } from '../../src/jobs/store/runs.js';
 import { useTestDb } from '../helpers/db.js';
 import { quietLog } from '../jobs/support.js';
 

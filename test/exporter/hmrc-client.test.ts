@@ -13,7 +13,7 @@ import {
   type HmrcClientOptions,
   type TransferReady,
 } from '../../src/exporter/hmrc-client.js';
-import { AuthError, PermanentError, RateLimitedError, TransientError } from '../../src/jobs/errors.js';
+import { AuthError, PermanentError, RateLimitedError, TransientError } from '../../src/jobs/contract/errors.js';
 import { startHmrcSandbox, type HmrcSandbox } from '../../src/sandbox/hmrc.js';
 import { expectRejection } from '../helpers/expect.js';
 

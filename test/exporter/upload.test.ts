@@ -4,8 +4,8 @@ import { useTestDb } from '../helpers/db.js';
 import { startExporterEnv, readyWorkbasket, bucketContents, type ExporterEnv } from './support.js';
 import { jobDefinitions } from '../../src/cli/job-definitions.js';
 import { useExporterServices } from '../../src/exporter/jobs.js';
-import { runJobsInline } from '../../src/jobs/inline.js';
-import { countJobs, listJobs } from '../../src/jobs/store-admin.js';
+import { runJobsInline } from '../../src/jobs/runtime/inline.js';
+import { countJobs, listJobs } from '../../src/jobs/store/admin.js';
 import { getUpload } from '../../src/exporter/store.js';
 import { startTcpProxy } from '../../src/sandbox/tcp-proxy.js';
 

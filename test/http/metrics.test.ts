@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
 import { useTestDb } from '../helpers/db.js';
 import { REDIS_URL, quietLog } from '../jobs/support.js';
 

@@ -6,7 +6,7 @@ import { expectClean, herald, startServer, startWorker, stop, waitFor, type Proc
 import { submitInvoiceRequest } from '../../src/invoices/requests.js';
 import { generateInvoiceRequest } from '../../src/invoices/schemas.js';
 import { createApiKey } from '../../src/http/api-keys.js';
-import { createSweeper } from '../../src/jobs/sweeper.js';
+import { createSweeper } from '../../src/jobs/runtime/sweeper.js';
 import { jobDefinitions } from '../../src/cli/job-definitions.js';
 
 // SIGKILL a real process at each named crash point of the invoice-request

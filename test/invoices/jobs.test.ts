@@ -5,8 +5,8 @@ import { invoiceBody, seedClient, seedSupplier } from './setup.js';
 import { failRequestOfDeadJob, invoiceRequestJob } from '../../src/invoices/jobs.js';
 import { submitInvoiceRequest } from '../../src/invoices/requests.js';
 import { generateInvoiceRequest } from '../../src/invoices/schemas.js';
-import { createSweeper } from '../../src/jobs/sweeper.js';
-import { runJobsInline } from '../../src/jobs/inline.js';
+import { createSweeper } from '../../src/jobs/runtime/sweeper.js';
+import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 
 describe('invoices.jobs', () => {
   const t = useTestDb(import.meta.url);

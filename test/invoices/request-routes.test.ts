@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
 import { invoiceBody, seedClient, seedSupplier, startApi, type Api } from './setup.js';
-import { runJobsInline } from '../../src/jobs/inline.js';
+import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { invoiceRequestJob } from '../../src/invoices/jobs.js';
 
 describe('invoices.requestRoutes', () => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { backoffDelayMs, MAX_RETRY_AFTER_MS, nominalDelayMs, retryDelayMs, retrySchedule } from '../../src/jobs/backoff.js';
-import { RateLimitedError, TransientError } from '../../src/jobs/errors.js';
+import { backoffDelayMs, MAX_RETRY_AFTER_MS, nominalDelayMs, retryDelayMs, retrySchedule } from '../../src/jobs/contract/backoff.js';
+import { RateLimitedError, TransientError } from '../../src/jobs/contract/errors.js';
 
 describe('jobs.backoff', () => {
   const backoff = { baseMs: 1000, capMs: 60_000 };

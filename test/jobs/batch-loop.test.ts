@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { useTestDb } from '../helpers/db.js';
-import { PermanentError, TransientError } from '../../src/jobs/errors.js';
-import { createJobRunner, openJobRunnerCount, type JobRunner, type JobRunnerOptions } from '../../src/jobs/runner.js';
-import { getJob } from '../../src/jobs/store.js';
-import { listJobAttempts } from '../../src/jobs/store-admin.js';
-import { defineJob, type BatchItemResult, type JobDefinition, type JobRow } from '../../src/jobs/types.js';
+import { PermanentError, TransientError } from '../../src/jobs/contract/errors.js';
+import { createJobRunner, openJobRunnerCount, type JobRunner, type JobRunnerOptions } from '../../src/jobs/runtime/runner.js';
+import { getJob } from '../../src/jobs/store/runs.js';
+import { listJobAttempts } from '../../src/jobs/store/admin.js';
+import { defineJob, type BatchItemResult, type JobDefinition, type JobRow } from '../../src/jobs/contract/types.js';
 import { createRunsTable, jobStatuses, quietLog, REDIS_URL, redisPrefix, runsOf, waitFor, wipeRedisPrefix } from './support.js';
 
 // Batched kinds (JobDefinition.batch) against real Postgres and Redis: the
@@ -19,7 +19,7 @@ interface BatchPayload {
   times?: number;
 }
 
-declare module '../../src/jobs/types.js' {
+declare module '../../src/jobs/contract/types.js' {
   interface JobPayloads {
     'test-batch': BatchPayload;
   }

@@ -3,8 +3,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useTestDb } from '../helpers/db.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { getJob } from '../../src/jobs/store.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { getJob } from '../../src/jobs/store/runs.js';
 import './kinds.js';
 import { REDIS_URL, redisPrefix, waitFor, wipeRedisPrefix } from './support.js';
 

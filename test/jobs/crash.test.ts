@@ -3,9 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useTestDb } from '../helpers/db.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { getJob } from '../../src/jobs/store.js';
-import { listJobAttempts } from '../../src/jobs/store-admin.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { getJob } from '../../src/jobs/store/runs.js';
+import { listJobAttempts } from '../../src/jobs/store/admin.js';
 import './kinds.js';
 import { createRunsTable, REDIS_URL, redisPrefix, runsOf, waitFor, wipeRedisPrefix } from './support.js';
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import pg from 'pg';
 import { useTestDb } from '../helpers/db.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { CHANNEL, getJob } from '../../src/jobs/store.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { CHANNEL, getJob } from '../../src/jobs/store/runs.js';
 import './kinds.js';
 
 describe('jobs.enqueueJob', () => {

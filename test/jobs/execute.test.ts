@@ -2,12 +2,12 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { useTestDb } from '../helpers/db.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { executeJob, type ExecuteDeps } from '../../src/jobs/execute.js';
-import { claimJob, endJobRun, getJob } from '../../src/jobs/store.js';
-import { listJobAttempts } from '../../src/jobs/store-admin.js';
-import { createSweeper } from '../../src/jobs/sweeper.js';
-import type { JobDefinition, JobRow } from '../../src/jobs/types.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { executeJob, type ExecuteDeps } from '../../src/jobs/runtime/execute.js';
+import { claimJob, endJobRun, getJob } from '../../src/jobs/store/runs.js';
+import { listJobAttempts } from '../../src/jobs/store/admin.js';
+import { createSweeper } from '../../src/jobs/runtime/sweeper.js';
+import type { JobDefinition, JobRow } from '../../src/jobs/contract/types.js';
 import { recordKind, slowKind, type RecordPayload } from './kinds.js';
 import { createRunsTable, quietLog, runsOf } from './support.js';
 

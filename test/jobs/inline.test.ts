@@ -2,12 +2,12 @@ import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { migrateLatest } from '../../src/db/migrate.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { runJobsInline } from '../../src/jobs/inline.js';
-import { createJobRunner } from '../../src/jobs/runner.js';
-import { getJob } from '../../src/jobs/store.js';
-import { listJobAttempts } from '../../src/jobs/store-admin.js';
-import type { JobRow } from '../../src/jobs/types.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { runJobsInline } from '../../src/jobs/runtime/inline.js';
+import { createJobRunner } from '../../src/jobs/runtime/runner.js';
+import { getJob } from '../../src/jobs/store/runs.js';
+import { listJobAttempts } from '../../src/jobs/store/admin.js';
+import type { JobRow } from '../../src/jobs/contract/types.js';
 import { recordKind } from './kinds.js';
 import { createRunsTable, jobStatuses, quietLog, runsOf, waitFor } from './support.js';
 

@@ -1,7 +1,7 @@
 import { crashPoint } from '../../src/lib/crash-point.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { AuthError, PermanentError, RateLimitedError, TransientError } from '../../src/jobs/errors.js';
-import { defineJob, type JobDefinition } from '../../src/jobs/types.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { AuthError, PermanentError, RateLimitedError, TransientError } from '../../src/jobs/contract/errors.js';
+import { defineJob, type JobDefinition } from '../../src/jobs/contract/types.js';
 import './support.js';
 
 // Test job kinds. Each run writes a row to test_job_runs (see support.ts), so
@@ -20,7 +20,7 @@ export interface RecordPayload {
   enqueueNext?: number;
 }
 
-declare module '../../src/jobs/types.js' {
+declare module '../../src/jobs/contract/types.js' {
   interface JobPayloads {
     'test-record': RecordPayload;
   }

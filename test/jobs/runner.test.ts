@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { createJobRunner, openJobRunnerCount, type JobRunner, type JobRunnerOptions } from '../../src/jobs/runner.js';
-import { getJob } from '../../src/jobs/store.js';
-import { listJobAttempts } from '../../src/jobs/store-admin.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { createJobRunner, openJobRunnerCount, type JobRunner, type JobRunnerOptions } from '../../src/jobs/runtime/runner.js';
+import { getJob } from '../../src/jobs/store/runs.js';
+import { listJobAttempts } from '../../src/jobs/store/admin.js';
 import { recordKind, slowKind } from './kinds.js';
 import { createRunsTable, jobStatuses, quietLog, REDIS_URL, redisPrefix, runsOf, waitFor, wipeRedisPrefix } from './support.js';
 

@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import pg from 'pg';
 import type { Knex } from 'knex';
 import { useTestDb } from '../helpers/db.js';
-import { CHANNEL, getJob } from '../../src/jobs/store.js';
-import { clearJob, countJobs, listJobs, notifyDueJobs, retryJob, retryJobs, unstickJobs } from '../../src/jobs/store-admin.js';
-import type { JobRow } from '../../src/jobs/types.js';
+import { CHANNEL, getJob } from '../../src/jobs/store/runs.js';
+import { clearJob, countJobs, listJobs, notifyDueJobs, retryJob, retryJobs, unstickJobs } from '../../src/jobs/store/admin.js';
+import type { JobRow } from '../../src/jobs/contract/types.js';
 
 // Operator actions on a varied set of rows; every test checks that the rows
 // it should not touch are byte-for-byte unchanged.

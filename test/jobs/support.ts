@@ -10,7 +10,7 @@ export { REDIS_URL, wipeRedisPrefix };
 // Shared by the test/jobs files: test job kinds, a quiet logger, Redis key
 // prefixes per file, and a polling wait.
 
-declare module '../../src/jobs/types.js' {
+declare module '../../src/jobs/contract/types.js' {
   interface JobPayloads {
     'test-crash': { tag: string };
     'test-slow': { tag: string; ms: number; ignoreAbort?: boolean };

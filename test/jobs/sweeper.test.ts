@@ -3,12 +3,12 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { Knex } from 'knex';
 import { useTestDb } from '../helpers/db.js';
-import { BeeQueueDoorbell } from '../../src/jobs/bee-doorbell.js';
-import { getJob } from '../../src/jobs/store.js';
-import { SWEEPER_LOCK_KEY } from '../../src/jobs/store-sweep.js';
-import { listJobAttempts } from '../../src/jobs/store-admin.js';
-import { createSweeper, UNKNOWN_KIND_STUCK_AFTER_MS } from '../../src/jobs/sweeper.js';
-import type { JobRow } from '../../src/jobs/types.js';
+import { BeeQueueDoorbell } from '../../src/jobs/runtime/bee-doorbell.js';
+import { getJob } from '../../src/jobs/store/runs.js';
+import { SWEEPER_LOCK_KEY } from '../../src/jobs/store/sweep.js';
+import { listJobAttempts } from '../../src/jobs/store/admin.js';
+import { createSweeper, UNKNOWN_KIND_STUCK_AFTER_MS } from '../../src/jobs/runtime/sweeper.js';
+import type { JobRow } from '../../src/jobs/contract/types.js';
 import { recordKind, slowKind } from './kinds.js';
 import { quietLog, REDIS_URL, redisPrefix, wipeRedisPrefix } from './support.js';
 

@@ -5,9 +5,9 @@ import { expect } from 'chai';
 import { SMTPServer } from 'smtp-server';
 import { useTestDb } from '../helpers/db.js';
 import { REDIS_URL, quietLog, redisPrefix, waitFor, wipeRedisPrefix } from '../jobs/support.js';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { getJob } from '../../src/jobs/store.js';
-import type { JobRow } from '../../src/jobs/types.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { getJob } from '../../src/jobs/store/runs.js';
+import type { JobRow } from '../../src/jobs/contract/types.js';
 import { failureMailHook, queueFailureMail, sendFailureMail, useMailServices } from '../../src/mail/jobs.js';
 import { listFailureMails } from '../../src/mail/store.js';
 

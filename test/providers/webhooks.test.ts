@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { jobDefinitions } from '../../src/cli/job-definitions.js';
 import { buildServer } from '../../src/http/server.js';
-import { runJobsInline } from '../../src/jobs/inline.js';
+import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { createLogger } from '../../src/log.js';
 import { useProviderServices } from '../../src/providers/jobs.js';
 import { pollOnce } from '../../src/providers/poll.js';

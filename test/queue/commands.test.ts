@@ -3,8 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { enqueueJob } from '../../src/jobs/enqueue.js';
-import { getJob } from '../../src/jobs/store.js';
+import { enqueueJob } from '../../src/jobs/store/enqueue.js';
+import { getJob } from '../../src/jobs/store/runs.js';
 import { useTestDb } from '../helpers/db.js';
 
 // `herald queue ...` as a real child process against a real Postgres.

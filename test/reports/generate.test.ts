@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
 import type { Config } from '../../src/config.js';
-import { runJobsInline } from '../../src/jobs/inline.js';
+import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { createReport } from '../../src/reports/create.js';
 import { writeReportCsv } from '../../src/reports/generate.js';
 import { reportJobs, useReportServices } from '../../src/reports/jobs.js';

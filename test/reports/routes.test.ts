@@ -5,7 +5,7 @@ import { useTestDb } from '../helpers/db.js';
 import type { Config } from '../../src/config.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { buildServer } from '../../src/http/server.js';
-import { runJobsInline } from '../../src/jobs/inline.js';
+import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { reportJobs, useReportServices } from '../../src/reports/jobs.js';
 import { createReportServices } from '../../src/reports/services.js';
 import { failReport } from '../../src/reports/store.js';

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { useTestDb } from '../helpers/db.js';
 import type { Config } from '../../src/config.js';
-import { createJobRunner, openJobRunnerCount, type JobRunner, type JobRunnerOptions } from '../../src/jobs/runner.js';
+import { createJobRunner, openJobRunnerCount, type JobRunner, type JobRunnerOptions } from '../../src/jobs/runtime/runner.js';
 import { createReport } from '../../src/reports/create.js';
 import { reportJobs, useReportServices } from '../../src/reports/jobs.js';
 import { createReportServices } from '../../src/reports/services.js';

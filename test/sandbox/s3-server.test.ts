@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { TransientError } from '../../src/jobs/errors.js';
+import { TransientError } from '../../src/jobs/contract/errors.js';
 import { startS3Server, type S3Server } from '../../src/sandbox/s3-server.js';
 import { createS3Storage, type S3Storage } from '../../src/storage/s3.js';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config.js';
-import { AuthError, PermanentError, RateLimitedError, TransientError } from '../../src/jobs/errors.js';
+import { AuthError, PermanentError, RateLimitedError, TransientError } from '../../src/jobs/contract/errors.js';
 import { startS3Server, type S3Server } from '../../src/sandbox/s3-server.js';
 import { startTcpProxy, type TcpProxy } from '../../src/sandbox/tcp-proxy.js';
 import { digestFile } from '../../src/storage/digest.js';

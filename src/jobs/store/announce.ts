@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
-import { isNodePostgres } from '../db/index.js';
-import { CHANNEL } from './store.js';
+import { isNodePostgres } from '../../db/index.js';
+import { CHANNEL } from './runs.js';
 
 // After-commit announcements for the rows enqueueJob writes.
 //

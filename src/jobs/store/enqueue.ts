@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Knex } from 'knex';
 import { planAnnouncement } from './announce.js';
-import { insertJob } from './store.js';
-import type { EnqueueOptions, JobKind, JobPayloads } from './types.js';
+import { insertJob } from './runs.js';
+import type { EnqueueOptions, JobKind, JobPayloads } from '../contract/types.js';
 
 // The outbox write. Pass the caller's transaction: the job row commits or
 // rolls back with the business change that caused it. Nothing is sent to

@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Knex } from 'knex';
-import type { Logger } from '../log.js';
-import type { Random } from './backoff.js';
+import type { Logger } from '../../log.js';
+import type { Random } from '../contract/backoff.js';
 import { startBatchLoop, type BatchLoop } from './batch-loop.js';
 import { BeeQueueDoorbell } from './bee-doorbell.js';
 import { LocalDoorbell, type Doorbell } from './doorbell.js';
 import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
-import { pgConnectionOf } from './announce.js';
+import { pgConnectionOf } from '../store/announce.js';
 import { JobListener } from './listener.js';
 import { RingTimers } from './ring-timers.js';
-import { createBatcher } from '../lib/batcher.js';
-import { claimJobs, endJobRuns, findJobWait } from './store.js';
+import { createBatcher } from '../../lib/batcher.js';
+import { claimJobs, endJobRuns, findJobWait } from '../store/runs.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
-import type { JobDefinition, JobRow, PermanentFailureHook } from './types.js';
+import type { JobDefinition, JobRow, PermanentFailureHook } from '../contract/types.js';
 
 // A worker: answers bells by claiming the row, runs it, records the outcome.
 // Bells come from three places: the LISTEN connection (rows committed

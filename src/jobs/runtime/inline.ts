@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
 import pino from 'pino';
-import type { Logger } from '../log.js';
-import type { Random } from './backoff.js';
+import type { Logger } from '../../log.js';
+import type { Random } from '../contract/backoff.js';
 import { executeJob, type ExecuteOutcome } from './execute.js';
-import { claimDueJobs, countWaitingJobs, findNextScheduledAt, readDbNow } from './store.js';
+import { claimDueJobs, countWaitingJobs, findNextScheduledAt, readDbNow } from '../store/runs.js';
 import { createSweeper } from './sweeper.js';
-import type { JobDefinition, PermanentFailureHook } from './types.js';
+import type { JobDefinition, PermanentFailureHook } from '../contract/types.js';
 
 // Without Redis (the embedded demo, one-off CLI runs) the same definitions run
 // in this process, one job at a time: PGlite has a single connection, so

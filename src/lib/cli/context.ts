@@ -1,7 +1,7 @@
-import { loadConfig, ConfigError, type Config } from '../config.js';
-import { openDb, type DbHandle } from '../db/index.js';
-import { migrateLatest } from '../db/migrate.js';
-import { createLogger, type Logger } from '../log.js';
+import { loadConfig, ConfigError, type Config } from '../../config.js';
+import { openDb, type DbHandle } from '../../db/index.js';
+import { migrateLatest } from '../../db/migrate.js';
+import { createLogger, type Logger } from '../../log.js';
 
 // What every command gets: validated config, a database (migrated when the
 // command asks for it) and a logger. Commands never read process.env.

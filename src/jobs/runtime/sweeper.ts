@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../log.js';
 import { runPermanentFailureHook } from './execute.js';
-import { listDueJobs, resetStuckJobs, tryLockSweeper, type KindLimits } from './store-sweep.js';
-import type { JobDefinition, PermanentFailureHook } from './types.js';
+import { listDueJobs, resetStuckJobs, tryLockSweeper, type KindLimits } from '../store/sweep.js';
+import type { JobDefinition, PermanentFailureHook } from '../contract/types.js';
 
 // The safety net that makes Redis disposable. Every worker runs one; a
 // transaction-scoped advisory lock lets one at a time do the resets.

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { AttemptOutcome, JobRow, StoredErrorClass } from './types.js';
+import type { AttemptOutcome, JobRow, StoredErrorClass } from '../contract/types.js';
 
 // The SQL of a job's life: enqueue, claim, heartbeat, end of a run (the
 // sweeper's statements are in store-sweep.ts, the operator's in store-admin.ts). State changes are compare-and-set:

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { NOW, rows, ts, type At, type Db } from './store.js';
-import type { JobRow } from './types.js';
+import { NOW, rows, ts, type At, type Db } from './runs.js';
+import type { JobRow } from '../contract/types.js';
 
 // The sweeper's SQL: stuck-row resets, pages of due rows to re-ring, and the
 // lock that lets one sweeper at a time do the resets.

@@ -1,10 +1,10 @@
 import type { Knex } from 'knex';
-import type { Logger } from '../log.js';
-import { crashPoint } from '../lib/crash-point.js';
-import { retryDelayMs, type Random } from './backoff.js';
-import { errorClassOf, JobError, TransientError } from './errors.js';
-import { endJobRun, heartbeatJob, type RunEnd } from './store.js';
-import { isJobSnooze, type JobDefinition, type JobRow, type PermanentFailureHook } from './types.js';
+import type { Logger } from '../../log.js';
+import { crashPoint } from '../../lib/crash-point.js';
+import { retryDelayMs, type Random } from '../contract/backoff.js';
+import { errorClassOf, JobError, TransientError } from '../contract/errors.js';
+import { endJobRun, heartbeatJob, type RunEnd } from '../store/runs.js';
+import { isJobSnooze, type JobDefinition, type JobRow, type PermanentFailureHook } from '../contract/types.js';
 
 // Runs one claimed job and records how it ended. Shared by the Redis runner
 // and the inline runner. The handler never moves its own row: this module

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import type { Logger } from '../log.js';
-import { CHANNEL } from './store.js';
+import type { Logger } from '../../log.js';
+import { CHANNEL } from '../store/runs.js';
 
 // LISTEN herald_jobs on a connection of its own (never a pool connection:
 // it stays open for the worker's life). Announcements come from enqueueJob

@@ -1,5 +1,5 @@
 import Queue from 'bee-queue';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../log.js';
 import type { Doorbell } from './doorbell.js';
 
 // The Redis doorbell: one bee-queue queue whose job id is the row id and whose

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../log.js';
 import type { ErrorClass } from './errors.js';
 
 /** error_class as stored: a handler's ErrorClass, or 'stalled' when the sweeper gave up on a job whose runs kept dying. */
@@ -9,7 +9,7 @@ export type StoredErrorClass = ErrorClass | 'stalled';
 // use it. src/jobs knows no capability: each capability adds its kinds to
 // JobPayloads by declaration merging, next to its handlers:
 //
-//   declare module '../jobs/types.js' {
+//   declare module '../jobs/contract/types.js' {
 //     interface JobPayloads { 'notify-hmrc': { uploadId: number } }
 //   }
 

@@ -1,6 +1,6 @@
-import { CHANNEL, NOW, rows, ts, type At, type Db } from './store.js';
-import { resetStuckJobs } from './store-sweep.js';
-import type { JobAttemptRow, JobRow, JobStatus } from './types.js';
+import { CHANNEL, NOW, rows, ts, type At, type Db } from './runs.js';
+import { resetStuckJobs } from './sweep.js';
+import type { JobAttemptRow, JobRow, JobStatus } from '../contract/types.js';
 
 // Operator actions on the job ledger (admin page, `herald queue ...`). They
 // only write rows: a row made claimable fires the jobs_notify trigger, so any

@@ -1,8 +1,8 @@
-import type { Logger } from '../log.js';
-import { crashPoint } from '../lib/crash-point.js';
+import type { Logger } from '../../log.js';
+import { crashPoint } from '../../lib/crash-point.js';
 import { decideEnd, recordEnd, runGuarded, type ExecuteDeps, type ExecuteOutcome, type Settled } from './execute.js';
-import { claimDueJobs, endJobRuns, findNextDueOfKind, type RunEnd } from './store.js';
-import type { BatchItemResult, JobDefinition, JobRow } from './types.js';
+import { claimDueJobs, endJobRuns, findNextDueOfKind, type RunEnd } from '../store/runs.js';
+import type { BatchItemResult, JobDefinition, JobRow } from '../contract/types.js';
 
 // Batched kinds (JobDefinition.batch). A kind with thousands of rows coming
 // due every few seconds (the PAC status poller: 10,000 documents every 5 s)
