@@ -1,10 +1,9 @@
 import readline from 'node:readline';
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, withApp } from '../lib/cli/context.js';
+import { CliError, printJson, withApp, type WithWiredApp } from '../lib/cli/context.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { ApiKeyNameTaken, createApiKey } from '../http/api-keys.js';
-import type { JobDefinition, PermanentFailureHook } from '../jobs/contract/types.js';
-import type { Logger } from '../log.js';
+import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
 import { registerQueueCommands } from '../queue/commands.js';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
 import { grantApiKeyScope, insertAdminUser } from './store.js';
@@ -44,8 +43,8 @@ async function promptHidden(question: string): Promise<string> {
   }
 }
 
-export function registerOperationsCommands(program: Command, definitions: readonly JobDefinition[], makeFailureHook: (log: Logger) => PermanentFailureHook): void {
-  registerQueueCommands(program, definitions, makeFailureHook);
+export function registerOperationsCommands(program: Command, withJobs: WithWiredApp<{ jobs: JobsRuntime }>): void {
+  registerQueueCommands(program, withJobs);
   const admin = program.command('admin').description('Users and keys that may log in to the /admin page');
 
   admin

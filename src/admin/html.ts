@@ -2,10 +2,12 @@
 // request goes through esc() (or attr() inside attributes); templates build
 // strings only from these helpers, so nothing reaches the page unescaped.
 
+import { escapeHtml } from '../lib/html.js';
+
 export function esc(value: unknown): string {
   if (value === null || value === undefined) return '';
   const s = value instanceof Date ? value.toISOString().replace('T', ' ').slice(0, 19) : String(value);
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return escapeHtml(s);
 }
 
 /** A value placed in a query string inside an attribute. */

@@ -5,11 +5,12 @@ import { z } from 'zod';
 import { queueNotificationResend, ResendRefused } from '../exporter/notify.js';
 import { OperationRefused, refetchPdf, repollInvoice } from '../providers/operations.js';
 import { clearJob, retryJob, searchJobs } from '../jobs/store/admin.js';
-import type { RouteDeps, RoutesPlugin } from '../http/server.js';
+import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
 import { DEFAULT_UNSTICK_AFTER_MS, queueStatus, retryTarget, unstick } from '../queue/operations.js';
 import { esc, layout } from './html.js';
 import { checkLogin, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
 import { listEnvelopeViews, listInvoiceRequestViews } from './store-views.js';
+import { listJobKinds } from '../jobs/store/views.js';
 import { renderInvoices, renderTaric } from './view-domain.js';
 import { JOB_STATUSES, PAGE_SIZE, renderBulkActions, renderCounters, renderFilters, renderJobTable } from './view-jobs.js';
 
@@ -118,7 +119,7 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
         createdFrom: filters.from ? new Date(`${filters.from}T00:00:00Z`) : undefined, createdTo: to,
         order: filters.order, limit: PAGE_SIZE, offset: (filters.page - 1) * PAGE_SIZE,
       }),
-      db.raw(`SELECT DISTINCT kind FROM jobs ORDER BY kind`).then((r: { rows: { kind: string }[] }) => r.rows.map((k) => k.kind)),
+      listJobKinds(db),
     ]);
     const c = chrome(req, reply);
     const body =

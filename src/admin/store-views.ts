@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { latestJobOfSubjects } from '../jobs/store/views.js';
 
 // Read-only listings for the TARIC and invoices views. They read tables of
 // src/taric, src/exporter, src/invoices and src/providers for display only;
@@ -27,17 +28,18 @@ export async function listEnvelopeViews(db: Db, limit = 100): Promise<EnvelopeVi
   const { rows } = await db.raw(
     `SELECT e.id AS envelope_row_id, e.envelope_id, e.size_bytes, e.md5, e.created_at,
             (SELECT string_agg(DISTINCT et.workbasket_id::text, ', ') FROM envelope_transactions et WHERE et.envelope_id = e.id) AS workbaskets,
-            u.id AS upload_id, u.bucket, u.key, u.checksum, u.uploaded_at, u.notification_sent,
-            n.status AS notify_status, n.last_error AS notify_error
+            u.id AS upload_id, u.bucket, u.key, u.checksum, u.uploaded_at, u.notification_sent
        FROM envelopes e
        LEFT JOIN uploads u ON u.envelope_id = e.id
-       LEFT JOIN LATERAL (SELECT status, last_error FROM jobs
-                           WHERE kind = 'notify-hmrc' AND subject_type = 'upload' AND subject_id = u.id::text
-                           ORDER BY id DESC LIMIT 1) n ON true
       ORDER BY e.id DESC LIMIT ?`,
     [limit],
   );
-  return rows as EnvelopeView[];
+  const uploadIds = (rows as EnvelopeView[]).filter((r) => r.upload_id !== null).map((r) => String(r.upload_id));
+  const notify = await latestJobOfSubjects(db, 'notify-hmrc', 'upload', uploadIds);
+  return (rows as EnvelopeView[]).map((r) => {
+    const job = r.upload_id === null ? undefined : notify.get(String(r.upload_id));
+    return { ...r, notify_status: job?.status ?? null, notify_error: job?.lastError ?? null };
+  });
 }
 
 export interface InvoiceRequestViewRow {

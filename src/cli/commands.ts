@@ -1,27 +1,30 @@
 import type { Command } from 'commander';
+import { wiredApp } from '../lib/cli/context.js';
 import { registerSandboxCommands } from '../sandbox/commands.js';
 import { registerWorkerCommand } from '../jobs/commands.js';
 import { registerOperationsCommands } from '../admin/commands.js';
 import { registerTaricCommands } from '../taric/commands.js';
-import { jobDefinitions, permanentFailureHook } from './job-definitions.js';
 import { registerHttpCommands } from '../http/commands.js';
 import { registerInvoiceCommands } from '../invoices/commands.js';
 import { registerExporterCommands } from '../exporter/commands.js';
 import { registerDemoCommand } from './demo.js';
 import { registerReportCommands } from '../reports/commands.js';
 import { registerProviderCommands } from '../providers/commands.js';
+import { wire } from './wiring.js';
 
 // Each capability adds its own commands; this list is the only place that
-// knows them all.
+// knows them all. Commands that run jobs, serve routes or use a capability's
+// services get them from the one wiring (src/cli/wiring.ts).
 export function registerCommands(program: Command): void {
+  const withWiring = wiredApp((app) => wire(app));
   registerSandboxCommands(program);
-  registerWorkerCommand(program, jobDefinitions, permanentFailureHook);
-  registerOperationsCommands(program, jobDefinitions, permanentFailureHook);
-  registerHttpCommands(program, jobDefinitions, permanentFailureHook);
+  registerWorkerCommand(program, withWiring);
+  registerOperationsCommands(program, withWiring);
+  registerHttpCommands(program, withWiring);
   registerInvoiceCommands(program);
   registerTaricCommands(program);
-  registerExporterCommands(program);
+  registerExporterCommands(program, withWiring);
   registerDemoCommand(program);
-  registerReportCommands(program, jobDefinitions);
+  registerReportCommands(program, withWiring);
   registerProviderCommands(program);
 }

@@ -4,12 +4,10 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { printJson, withApp, type AppContext } from '../lib/cli/context.js';
-import { jobDefinitions, permanentFailureHook } from './job-definitions.js';
 import { createExporterServices } from '../exporter/services.js';
-import { useExporterServices } from '../exporter/jobs.js';
 import { buildUploadReport, formatUploadReport } from '../exporter/report.js';
-import { createJobRunner } from '../jobs/runtime/runner.js';
-import { runJobsInline } from '../jobs/runtime/inline.js';
+import { countUnfinishedJobs } from '../jobs/store/views.js';
+import { wire, type Wiring } from './wiring.js';
 import { hmrcSandbox, startSandboxes, type StartedSandboxes } from '../sandbox/sandboxes.js';
 import { importJsonText } from '../taric/import-json.js';
 import { setWorkbasketStatusIf } from '../taric/store.js';
@@ -65,7 +63,6 @@ async function runDemo(dir: string, json: boolean): Promise<void> {
     }
     if (!result.ok) process.exitCode = 1;
   } finally {
-    useExporterServices(undefined);
     await sandboxes?.close();
   }
 }
@@ -73,7 +70,7 @@ async function runDemo(dir: string, json: boolean): Promise<void> {
 async function demoRun(app: AppContext, say: (line: string) => void) {
   const { db, config, log } = app;
   const services = createExporterServices(config, { log });
-  useExporterServices(services);
+  const wiring = wire(app, { exporter: services });
   try {
     await services.storage().ensureBucket();
     const { rows } = await db.raw('SELECT now() AS now');
@@ -84,25 +81,25 @@ async function demoRun(app: AppContext, say: (line: string) => void) {
       await setWorkbasketStatusIf(db, imported.workbasketId, 'EDITING', 'READY_FOR_EXPORT');
       say(`imported ${f} as workbasket ${imported.workbasketId} (${imported.transactions} transactions, ${imported.records} records) and made it READY_FOR_EXPORT`);
     }
-    if (config.REDIS_URL) await runWithWorker(app);
-    else await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: 60_000, log, onPermanentFailure: permanentFailureHook(log) });
+    if (config.REDIS_URL) await runWithWorker(app, wiring);
+    else await wiring.jobs.runInline(db, { until: 'idle', waitForRetriesMs: 60_000, log });
     const report = await buildUploadReport(db, since);
     const ok = report.envelopes.length > 0 && report.envelopes.every((e) => e.uploaded && (e.notified || !config.HMRC_NOTIFICATIONS_ENABLED));
     return { ok, bucket: services.storage().bucket, report };
   } finally {
+    wiring.close();
     services.close();
   }
 }
 
 /** With REDIS_URL: a real worker in this process, until no job is left to run. */
-async function runWithWorker({ db, config, log }: AppContext): Promise<void> {
-  const runner = createJobRunner({ db, definitions: jobDefinitions, redis: { url: config.REDIS_URL!, prefix: config.REDIS_PREFIX }, concurrency: config.JOBS_CONCURRENCY, log, sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS, onPermanentFailure: permanentFailureHook(log) });
+async function runWithWorker({ db }: AppContext, wiring: Wiring): Promise<void> {
+  const runner = wiring.jobs.createRunner(db);
   await runner.start();
   try {
     const deadline = Date.now() + 120_000;
     for (;;) {
-      const { rows } = await db.raw(`SELECT count(*)::int AS n FROM jobs WHERE status IN ('pending', 'processing', 'failed')`);
-      if (rows[0].n === 0 || Date.now() > deadline) break;
+      if ((await countUnfinishedJobs(db)) === 0 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 250));
     }
   } finally {

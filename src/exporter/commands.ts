@@ -1,13 +1,13 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Knex } from 'knex';
-import { CliError, printJson, withApp, type AppContext } from '../lib/cli/context.js';
-import { jobDefinitions } from '../cli/job-definitions.js';
+import { CliError, printJson, type AppContext, type WithWiredApp } from '../lib/cli/context.js';
+import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
 import { progressBar } from '../lib/cli/progress.js';
 import { enqueueJob } from '../jobs/store/enqueue.js';
-import { runJobsInline } from '../jobs/runtime/inline.js';
 import { getJob } from '../jobs/store/runs.js';
 import { retryJobs } from '../jobs/store/admin.js';
-import { exporterServices } from './jobs.js';
+import { countUnfinishedJobs } from '../jobs/store/views.js';
+import type { ExporterServices } from './services.js';
 import { buildUploadReport, formatUploadReport, type UploadReport } from './report.js';
 import { listUploads } from './store.js';
 import { queueNotificationResend, ResendRefused } from './notify.js';
@@ -31,6 +31,12 @@ async function dbNow(db: Knex): Promise<Date> {
   return new Date(rows[0].now);
 }
 
+/** What the upload commands need from the composition root. */
+export interface ExporterWiring {
+  jobs: JobsRuntime;
+  exporter(): ExporterServices;
+}
+
 interface UploadOutcome {
   ok: boolean;
   jobId: number;
@@ -40,14 +46,14 @@ interface UploadOutcome {
   report: UploadReport;
 }
 
-async function runUpload(app: AppContext, opts: { wait?: boolean; timeout: number; json?: boolean }): Promise<UploadOutcome | { queued: number }> {
+async function runUpload(app: AppContext & ExporterWiring, opts: { wait?: boolean; timeout: number; json?: boolean }): Promise<UploadOutcome | { queued: number }> {
   const { db, config, log } = app;
   const since = await dbNow(db);
   const job = await enqueueJob(db, 'upload-workbaskets', {}, { subjectType: 'cli', subjectId: 'herald upload' });
   if (config.REDIS_URL && !opts.wait) return { queued: job.id };
 
   if (!config.REDIS_URL) {
-    const services = exporterServices();
+    const services = app.exporter();
     const bar = progressBar(opts.json, 'transactions');
     let started = false;
     services.onExportProgress = (p) => {
@@ -57,7 +63,7 @@ async function runUpload(app: AppContext, opts: { wait?: boolean; timeout: numbe
       bar.update(p.transactions);
     };
     try {
-      await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: opts.timeout * 1000, log });
+      await app.jobs.runInline(db, { until: 'idle', waitForRetriesMs: opts.timeout * 1000, log });
     } finally {
       bar?.stop();
       services.onExportProgress = undefined;
@@ -86,19 +92,16 @@ async function followRun(db: Knex, jobId: number, since: Date, timeoutMs: number
     const terminal = job?.status === 'completed' || job?.status === 'failed_permanent';
     if (terminal) {
       const uploads = await listUploads(db, { since });
-      const { rows } = await db.raw(
-        `SELECT count(*)::int AS n FROM jobs WHERE subject_type = 'upload' AND subject_id = ANY(?) AND status IN ('pending', 'processing', 'failed')`,
-        [uploads.map((u) => String(u.id))],
-      );
+      const unfinished = await countUnfinishedJobs(db, { type: 'upload', ids: uploads.map((u) => String(u.id)) });
       const done = uploads.every((u) => u.uploaded_at && (u.notification_sent || !notifying));
-      if (done || rows[0].n === 0) return;
+      if (done || unfinished === 0) return;
     }
     if (Date.now() > deadline) throw new CliError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for upload job ${jobId}; it goes on in the workers`);
     await new Promise((r) => setTimeout(r, 500));
   }
 }
 
-export function registerExporterCommands(program: Command): void {
+export function registerExporterCommands(program: Command, withApp: WithWiredApp<ExporterWiring>): void {
   program
     .command('upload')
     .description(
@@ -134,10 +137,10 @@ export function registerExporterCommands(program: Command): void {
     .option('--json', 'print the queued jobs as JSON')
     .action(async (opts: { upload?: number; allFailed?: boolean; json?: boolean }) => {
       if (!opts.upload === !opts.allFailed) throw new CliError('give exactly one of --upload ID or --all-failed');
-      const jobs = await withApp(async ({ db, config, log }) => {
+      const jobs = await withApp(async ({ db, config, log, jobs: runtime }) => {
         const queued = await queueNotifications(db, opts);
         // Without workers (no REDIS_URL) nobody else would send them: do it now.
-        if (!config.REDIS_URL && queued.length > 0) await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: 60_000, log });
+        if (!config.REDIS_URL && queued.length > 0) await runtime.runInline(db, { until: 'idle', waitForRetriesMs: 60_000, log });
         const out = [];
         for (const q of queued) out.push({ ...q, status: (await getJob(db, q.jobId))?.status ?? 'missing' });
         return out;

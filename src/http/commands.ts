@@ -1,8 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, withApp } from '../lib/cli/context.js';
-import { createJobRunner, type JobRunner } from '../jobs/runtime/runner.js';
-import type { JobDefinition, PermanentFailureHook } from '../jobs/contract/types.js';
-import type { Logger } from '../log.js';
+import { CliError, printJson, withApp, type WithWiredApp } from '../lib/cli/context.js';
+import type { JobRunner } from '../jobs/runtime/runner.js';
+import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
+import type { RoutesPlugin } from './route-types.js';
 import { ApiKeyNameTaken, createApiKey } from './api-keys.js';
 import { buildServer } from './server.js';
 import { listApiKeys, revokeApiKey } from './store.js';
@@ -32,7 +32,13 @@ interface ServeOptions {
   json?: boolean;
 }
 
-export function registerHttpCommands(program: Command, definitions: readonly JobDefinition[], makeFailureHook?: (log: Logger) => PermanentFailureHook): void {
+/** What `herald serve` needs from the composition root: the route list and the jobs runtime for --worker. */
+export interface ServeWiring {
+  jobs: JobsRuntime;
+  routes: readonly RoutesPlugin[];
+}
+
+export function registerHttpCommands(program: Command, withServeApp: WithWiredApp<ServeWiring>): void {
   program
     .command('serve')
     .description('Serve the HTTP API (OpenAPI document at /openapi.json). Queued invoice requests are run by `herald worker`, or in this process with --worker.')
@@ -42,7 +48,7 @@ export function registerHttpCommands(program: Command, definitions: readonly Job
     .option('--no-worker', 'never run jobs here, even with the embedded database')
     .option('--json', 'print {"url": ...} as JSON once listening')
     .addHelpText('after', '\nStops on SIGTERM or Ctrl-C after requests in flight finish; a second signal exits at once.\n')
-    .action(async (opts: ServeOptions) => serve(opts, definitions, makeFailureHook));
+    .action(async (opts: ServeOptions) => serve(opts, withServeApp));
 
   const keys = program.command('apikeys').description('Manage API keys for the HTTP API (only a SHA-256 of each key is stored)');
   keys
@@ -84,20 +90,12 @@ export function registerHttpCommands(program: Command, definitions: readonly Job
     });
 }
 
-async function serve(opts: ServeOptions, definitions: readonly JobDefinition[], makeFailureHook?: (log: Logger) => PermanentFailureHook): Promise<void> {
-  await withApp(async ({ config, db, embedded, log }) => {
-    const app = await buildServer({ db, config, log });
+async function serve(opts: ServeOptions, withServeApp: WithWiredApp<ServeWiring>): Promise<void> {
+  await withServeApp(async ({ config, db, embedded, log, jobs, routes }) => {
+    const app = await buildServer({ db, config, log, plugins: routes });
     let runner: JobRunner | undefined;
     if (opts.worker ?? embedded) {
-      runner = createJobRunner({
-        db,
-        definitions,
-        redis: config.REDIS_URL ? { url: config.REDIS_URL, prefix: config.REDIS_PREFIX } : undefined,
-        concurrency: embedded ? 1 : config.JOBS_CONCURRENCY,
-        log,
-        sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS,
-        onPermanentFailure: makeFailureHook?.(log),
-      });
+      runner = jobs.createRunner(db, { concurrency: embedded ? 1 : config.JOBS_CONCURRENCY });
       await runner.start();
     }
     let url: string;

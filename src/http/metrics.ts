@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { countJobsByKindAndStatus, jobAttemptsAfter, lastJobAttemptId, oldestDueAgeByKind } from '../jobs/store/views.js';
 
 // GET /metrics (Prometheus text format). Job and envelope figures come from
 // Postgres at scrape time, so one `herald serve` reports the work of every
@@ -14,7 +15,8 @@ const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 60
 const HTTP_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const ENVELOPE_BUCKETS_BYTES = [1e3, 1e4, 1e5, 1e6, 5e6, 1e7, 2e7, 3e7, 4e7];
 const FEED_PAGE = 50_000;
-const FIRST_LOOKBACK = `now() - interval '1 hour'`;
+const FIRST_LOOKBACK_SECONDS = 3600;
+const FIRST_LOOKBACK = `now() - make_interval(secs => ${FIRST_LOOKBACK_SECONDS})`;
 
 export interface MetricsOptions {
   db: Knex;
@@ -62,9 +64,9 @@ export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Regi
     labelNames: ['kind', 'status'],
     registers: [registry],
     async collect() {
-      const { rows } = await db.raw(`SELECT kind, status, count(*)::int AS n FROM jobs GROUP BY kind, status`);
+      const rows = await countJobsByKindAndStatus(db);
       this.reset();
-      for (const r of rows as { kind: string; status: string; n: number }[]) this.set({ kind: r.kind, status: r.status }, Number(r.n));
+      for (const r of rows) this.set({ kind: r.kind, status: r.status }, Number(r.n));
     },
   });
   new Gauge({
@@ -73,27 +75,19 @@ export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Regi
     labelNames: ['kind'],
     registers: [registry],
     async collect() {
-      const { rows } = await db.raw(
-        `SELECT kind, extract(epoch FROM now() - min(scheduled_at))::float8 AS age
-           FROM jobs WHERE status = 'pending' AND scheduled_at <= now() GROUP BY kind`,
-      );
+      const rows = await oldestDueAgeByKind(db);
       this.reset();
-      for (const r of rows as { kind: string; age: number }[]) this.set({ kind: r.kind }, Number(r.age));
+      for (const r of rows) this.set({ kind: r.kind }, r.age);
     },
   });
   // Feeds the counters and histograms before any metric is serialised.
   const feed = async () => {
-    const a = await db.raw(
-      `SELECT a.id, j.kind, a.outcome, a.duration_ms FROM job_attempts a JOIN jobs j ON j.id = a.job_id
-        WHERE ${attemptCursor === null ? `a.finished_at >= ${FIRST_LOOKBACK}` : 'a.id > ?'} ORDER BY a.id LIMIT ${FEED_PAGE}`,
-      attemptCursor === null ? [] : [attemptCursor],
-    );
-    for (const r of a.rows as { id: number; kind: string; outcome: string; duration_ms: number }[]) {
+    for (const r of await jobAttemptsAfter(db, attemptCursor, { lookbackSeconds: FIRST_LOOKBACK_SECONDS, limit: FEED_PAGE })) {
       attempts.inc({ kind: r.kind, outcome: r.outcome });
       durations.observe({ kind: r.kind }, r.duration_ms / 1000);
-      attemptCursor = Number(r.id);
+      attemptCursor = r.id;
     }
-    if (attemptCursor === null) attemptCursor = Number((await db.raw(`SELECT coalesce(max(id), 0)::bigint AS m FROM job_attempts`)).rows[0].m);
+    if (attemptCursor === null) attemptCursor = await lastJobAttemptId(db);
     const e = await db.raw(
       `SELECT id, size_bytes FROM envelopes WHERE ${envelopeCursor === null ? `created_at >= ${FIRST_LOOKBACK}` : 'id > ?'} ORDER BY id LIMIT ${FEED_PAGE}`,
       envelopeCursor === null ? [] : [envelopeCursor],

@@ -7,29 +7,21 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { ApiKeyVerifier, apiKeyFromHeader, type ApiKeyPrincipal } from './api-keys.js';
 import { HttpError, formatFieldPath } from './errors.js';
-import { ROUTE_PLUGINS } from './routes.js';
+import { escapeHtml } from '../lib/html.js';
+import type { RouteDeps, RoutesPlugin } from './route-types.js';
 import { installMetrics } from './metrics.js';
 import { installHealth } from './health.js';
 
-// The fastify server. Capabilities add routes as plugins listed in
-// src/http/routes.ts; each gets RouteDeps as its options. Every route needs an
-// API key unless its config says public: true.
-
-export interface RouteDeps {
-  db: Knex;
-  config: Config;
-  log: Logger;
-  now: () => Date;
-}
-
-export type RoutesPlugin = FastifyPluginAsync<RouteDeps>;
+// The fastify server. It mounts the route plugins its caller gives it (the
+// composition root lists every capability's); each gets RouteDeps as its
+// options. Every route needs an API key unless its config says public: true.
 
 export interface ServerOptions {
   db: Knex;
   config: Config;
   log: Logger;
-  /** Route plugins to mount (default: ROUTE_PLUGINS from src/http/routes.ts). */
-  plugins?: readonly RoutesPlugin[];
+  /** Route plugins to mount: the composition root's list (src/cli/wiring.ts), or a test's. */
+  plugins: readonly RoutesPlugin[];
   /** How long a verified API key is remembered (default 30 s; 0 = ask the database every time). */
   apiKeyCacheMs?: number;
   now?: () => Date;
@@ -86,7 +78,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   const deps: RouteDeps = { db: opts.db, config: opts.config, log, now: opts.now ?? (() => new Date()) };
-  for (const plugin of opts.plugins ?? ROUTE_PLUGINS) await app.register(plugin, deps);
+  for (const plugin of opts.plugins) await app.register(plugin, deps);
   await app.ready();
   return app;
 }
@@ -156,6 +148,3 @@ function errorPage(err: HttpError): string {
 <h1>${err.statusCode} ${escapeHtml(err.code)}</h1><p>${escapeHtml(err.message)}</p>`;
 }
 
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}

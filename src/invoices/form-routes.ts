@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from '../http/errors.js';
-import { escapeHtml, type RouteDeps } from '../http/server.js';
+import { escapeHtml } from '../lib/html.js';
+import type { RouteDeps } from '../http/route-types.js';
 import { InvoiceInputError } from './errors.js';
 import { generateInvoice } from './generate.js';
 import { loadInvoiceResponse } from './present.js';

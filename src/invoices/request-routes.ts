@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HttpError } from '../http/errors.js';
-import type { RouteDeps } from '../http/server.js';
+import type { RouteDeps } from '../http/route-types.js';
 import { InvoiceInputError } from './errors.js';
 import { loadInvoiceResponse, toRequestStatus } from './present.js';
 import { getInvoiceRequestView } from './request-store.js';

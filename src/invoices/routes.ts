@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HttpError } from '../http/errors.js';
-import type { RouteDeps, RoutesPlugin } from '../http/server.js';
+import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
 import { InvoiceInputError } from './errors.js';
 import { invoiceFormRoutes } from './form-routes.js';
 import { generateInvoice } from './generate.js';

@@ -1,11 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson } from '../lib/cli/context.js';
-import { loadConfig } from '../config.js';
-import { openDb } from '../db/index.js';
-import { migrateLatest } from '../db/migrate.js';
-import { createLogger } from '../log.js';
-import { createJobRunner, type RunnerStats } from './runtime/runner.js';
-import type { JobDefinition, PermanentFailureHook } from './contract/types.js';
+import { CliError, printJson, type WithWiredApp } from '../lib/cli/context.js';
+import type { JobsRuntime } from './runtime/jobs-runtime.js';
+import type { RunnerStats } from './runtime/runner.js';
 
 // `herald worker`: runs every job kind it is given until told to stop.
 // Signals: the first SIGTERM/SIGINT stops claiming and lets running jobs
@@ -31,12 +27,8 @@ interface WorkerOptions {
   json?: boolean;
 }
 
-/** onPermanentFailure comes from outside (src/cli/commands.ts passes the failure-mail hook): src/jobs knows no mail. */
-export function registerWorkerCommand(
-  program: Command,
-  definitions: readonly JobDefinition[],
-  makeFailureHook?: (log: ReturnType<typeof createLogger>) => PermanentFailureHook,
-): void {
+/** The definitions and hooks come from the composition root's jobs runtime: src/jobs knows no capability. */
+export function registerWorkerCommand(program: Command, withJobs: WithWiredApp<{ jobs: JobsRuntime }>): void {
   program
     .command('worker')
     .description(
@@ -47,62 +39,46 @@ export function registerWorkerCommand(
     .option('--grace <ms>', 'after the first signal, how long running jobs may take before they are aborted', wholeNumber('--grace', 0, 3_600_000), 30_000)
     .option('--json', 'print the final counts as JSON on stdout when stopped')
     .action(async (opts: WorkerOptions) => {
-      const stats = await runWorker(definitions, opts, makeFailureHook);
+      const stats = await runWorker(withJobs, opts);
       if (opts.json) printJson({ stopped: true, ...stats });
       else process.stdout.write(`worker stopped: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
     });
 }
 
-async function runWorker(
-  definitions: readonly JobDefinition[],
-  opts: WorkerOptions,
-  makeFailureHook?: (log: ReturnType<typeof createLogger>) => PermanentFailureHook,
-): Promise<RunnerStats> {
-  const config = loadConfig();
-  const log = createLogger(config.LOG_LEVEL);
-  const concurrency = opts.concurrency ?? config.JOBS_CONCURRENCY;
-  if (definitions.length === 0) log.warn('no job kinds registered (src/cli/job-definitions.ts); the worker will fail every job it claims');
+async function runWorker(withJobs: WithWiredApp<{ jobs: JobsRuntime }>, opts: WorkerOptions): Promise<RunnerStats> {
   // Each running job holds a connection for its claim/record; the sweeper and heartbeats need a few more.
-  const handle = await openDb({ databaseUrl: config.DATABASE_URL, dataDir: config.HERALD_DATA_DIR, poolMax: concurrency + 4 });
-  try {
-    if (handle.embedded) await migrateLatest(handle.db);
-    const runner = createJobRunner({
-      db: handle.db,
-      definitions,
-      redis: config.REDIS_URL ? { url: config.REDIS_URL, prefix: config.REDIS_PREFIX } : undefined,
-      concurrency,
-      log,
-      sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS,
-      onPermanentFailure: makeFailureHook?.(log),
-    });
-    try {
-      await runner.start();
-    } catch (err) {
-      await runner.stop({ graceMs: 0 });
-      throw new CliError(`worker could not start: ${(err as Error).message}`);
-    }
-    await new Promise<void>((resolve) => {
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        signals++;
-        if (signals === 1) {
-          log.info({ signal, graceMs: opts.grace }, `${signal}: finishing running jobs (send it again to abort them)`);
-          runner.stop({ graceMs: opts.grace }).then(done, done);
-        } else {
-          log.warn({ signal }, `${signal} again: aborting running jobs`);
-          void runner.stop();
+  const concurrency = opts.concurrency;
+  return withJobs(
+    async ({ db, config, log, jobs }) => {
+      const runner = jobs.createRunner(db, { concurrency: concurrency ?? config.JOBS_CONCURRENCY });
+        try {
+          await runner.start();
+        } catch (err) {
+          await runner.stop({ graceMs: 0 });
+          throw new CliError(`worker could not start: ${(err as Error).message}`);
         }
-      };
-      const done = () => {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        resolve();
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-    });
-    return runner.stats();
-  } finally {
-    await handle.close();
-  }
+        await new Promise<void>((resolve) => {
+          let signals = 0;
+          const onSignal = (signal: NodeJS.Signals) => {
+            signals++;
+            if (signals === 1) {
+              log.info({ signal, graceMs: opts.grace }, `${signal}: finishing running jobs (send it again to abort them)`);
+              runner.stop({ graceMs: opts.grace }).then(done, done);
+            } else {
+              log.warn({ signal }, `${signal} again: aborting running jobs`);
+              void runner.stop();
+            }
+          };
+          const done = () => {
+            process.off('SIGTERM', onSignal);
+            process.off('SIGINT', onSignal);
+            resolve();
+          };
+          process.on('SIGTERM', onSignal);
+          process.on('SIGINT', onSignal);
+        });
+        return runner.stats();
+    },
+    { poolMax: (config) => (concurrency ?? config.JOBS_CONCURRENCY) + 4 },
+  );
 }

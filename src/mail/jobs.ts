@@ -1,11 +1,10 @@
 import type { Knex } from 'knex';
-import { loadConfig } from '../config.js';
 import { enqueueJob } from '../jobs/store/enqueue.js';
 import { PermanentError, TransientError } from '../jobs/contract/errors.js';
 import type { JobDefinition, JobRow, PermanentFailureHook } from '../jobs/contract/types.js';
 import type { Logger } from '../log.js';
 import { composeFailureMail } from './message.js';
-import { createSmtpMailer, mailSettingsFromConfig, mailsWanted, type Mailer, type MailSettings } from './mailer.js';
+import { createSmtpMailer, mailsWanted, type Mailer, type MailSettings } from './mailer.js';
 import { claimFailureMail, getFailureMail, insertFailureMail, markFailureMailSent, releaseFailureMail } from './store.js';
 
 // Failure mails. Exactly one per entry of a job into failed_permanent:
@@ -32,21 +31,15 @@ declare module '../jobs/contract/types.js' {
 
 const SEND_TIMEOUT_MS = 30_000;
 
-interface MailServices {
+export interface MailServices {
   settings: MailSettings;
   mailer(): Mailer;
 }
 
-let current: MailServices | undefined;
-
-/** Tests and the demo hand in their own settings / mailer; otherwise made from the process config on first use. */
-export function useMailServices(settings: MailSettings | undefined, mailer?: Mailer): void {
-  if (!settings) {
-    current = undefined;
-    return;
-  }
+/** The settings and an SMTP mailer made on first send (tests hand in their own mailer). */
+export function createMailServices(settings: MailSettings, mailer?: Mailer): MailServices {
   let made = mailer;
-  current = {
+  return {
     settings,
     mailer() {
       if (!settings.smtpUrl) throw new PermanentError('SMTP_URL is not set', { nextStep: 'set SMTP_URL, restart the workers, retry the job' });
@@ -54,11 +47,6 @@ export function useMailServices(settings: MailSettings | undefined, mailer?: Mai
       return made;
     },
   };
-}
-
-function services(): MailServices {
-  if (!current) useMailServices(mailSettingsFromConfig(loadConfig()));
-  return current!;
 }
 
 /** Writes the marker row and queues its send, in the transition's transaction. Returns the marker id, or null (off, or already queued). */
@@ -87,9 +75,9 @@ export async function queueFailureMail(trx: Knex.Transaction, job: JobRow): Prom
  * mail about itself (that could loop while SMTP is down); it is logged and
  * shows on /admin like any other permanently failed job.
  */
-export function failureMailHook(opts: { log?: Logger; settings?: MailSettings } = {}): PermanentFailureHook {
+export function failureMailHook(opts: { log?: Logger; settings: MailSettings }): PermanentFailureHook {
   return async (job, { db }) => {
-    const settings = opts.settings ?? services().settings;
+    const { settings } = opts;
     if (job.kind === SEND_FAILURE_MAIL) {
       opts.log?.error({ jobId: job.id, lastError: job.last_error }, 'a failure mail could not be sent; see /admin');
       return;
@@ -102,7 +90,7 @@ export function failureMailHook(opts: { log?: Logger; settings?: MailSettings } 
   };
 }
 
-export const sendFailureMail: JobDefinition<'send-failure-mail'> = {
+export const failureMailJob = (services: () => MailServices): JobDefinition<'send-failure-mail'> => ({
   kind: SEND_FAILURE_MAIL,
   timeoutMs: SEND_TIMEOUT_MS,
   maxAttempts: 8,
@@ -130,4 +118,4 @@ export const sendFailureMail: JobDefinition<'send-failure-mail'> = {
     }
     await markFailureMailSent(db, failureMailId, claimed.claim_token!, msg.messageId);
   },
-};
+});

@@ -256,18 +256,3 @@ export async function replaceAttachment(db: DbOrTrx, invoiceId: number, a: { siz
     [a.sizeBytes, a.sha256, invoiceId],
   );
 }
-
-/**
- * Deletes completed jobs of the provider kinds finished before the cutoff,
- * at most `limit` rows (the jobs table belongs to src/jobs; this touches
- * only rows of kinds src/providers owns, and only terminal ones).
- */
-export async function deleteFinishedProviderJobs(db: DbOrTrx, kinds: readonly string[], before: Date, limit: number): Promise<number> {
-  const { rows } = await db.raw(
-    `DELETE FROM jobs WHERE id IN (
-       SELECT id FROM jobs WHERE kind = ANY(?) AND status = 'completed' AND finished_at < ? ORDER BY id LIMIT ?
-     ) RETURNING id`,
-    [kinds as string[], before, limit],
-  );
-  return rows.length as number;
-}

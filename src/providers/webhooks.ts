@@ -1,11 +1,10 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import type { RoutesPlugin } from '../http/server.js';
+import type { RoutesPlugin } from '../http/route-types.js';
 import type { Logger } from '../log.js';
-import { currentProviderServices } from './jobs.js';
 import { attachPdf } from './pdf.js';
-import { createProviderServices, type ProviderServices } from './services.js';
+import type { ProviderServices } from './services.js';
 import { advanceLegalStatus, findDocumentByProviderId, LEGAL_STATUSES, type LegalStatus } from './store.js';
 
 // POST /webhooks/pac/{companyId}: the PAC tells us a document's legal status
@@ -62,11 +61,8 @@ export async function handlePacWebhook(
   return moved ? 'advanced' : 'unchanged';
 }
 
-export const pacWebhookRoutes: RoutesPlugin = async (app, deps) => {
-  const own = currentProviderServices() ? undefined : createProviderServices(deps.config);
-  const services = () => currentProviderServices() ?? own!;
-  app.addHook('onClose', async () => own?.close());
-
+/** The routes, with the provider services of the process that serves them (the composition root's). */
+export const pacWebhookRoutes = (services: () => ProviderServices): RoutesPlugin => async (app, deps) => {
   app.post<{ Params: { companyId: string } }>(
     '/webhooks/pac/:companyId',
     { config: { public: true } },

@@ -1,10 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, withApp } from '../lib/cli/context.js';
+import { CliError, printJson, withApp, type WithWiredApp } from '../lib/cli/context.js';
 import { progressBar } from '../lib/cli/progress.js';
-import { runJobsInline } from '../jobs/runtime/inline.js';
+import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
 import { clearJob, notifyDueJobs, searchJobs } from '../jobs/store/admin.js';
-import type { JobDefinition, JobRow, JobStatus, PermanentFailureHook } from '../jobs/contract/types.js';
-import type { Logger } from '../log.js';
+import type { JobRow, JobStatus } from '../jobs/contract/types.js';
 import { DEFAULT_UNSTICK_AFTER_MS, formatAge, queueStatus, retryTarget, unstick, type RetryTarget } from './operations.js';
 
 // `herald queue ...`: the /admin page's operations from a shell.
@@ -48,7 +47,7 @@ function briefJob(j: JobRow) {
   };
 }
 
-export function registerQueueCommands(program: Command, definitions: readonly JobDefinition[], makeFailureHook: (log: Logger) => PermanentFailureHook): void {
+export function registerQueueCommands(program: Command, withJobs: WithWiredApp<{ jobs: JobsRuntime }>): void {
   const queue = program.command('queue').description('Look at and act on the job queue (the same operations as /admin)');
 
   queue
@@ -114,14 +113,13 @@ export function registerQueueCommands(program: Command, definitions: readonly Jo
     )
     .option('--json', 'print the result as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const out = await withApp(async ({ db, config, log }) => {
+      const out = await withJobs(async ({ db, config, log, jobs }) => {
         if (config.REDIS_URL) return { mode: 'workers' as const, announced: await notifyDueJobs(db) };
         const bar = progressBar(opts.json, 'jobs');
         bar?.start(0, 0);
         try {
-          const summary = await runJobsInline(db, definitions, {
+          const summary = await jobs.runInline(db, {
             log,
-            onPermanentFailure: makeFailureHook(log),
             onRun: (_o, ran) => (bar?.setTotal(ran), bar?.update(ran)),
           });
           return { mode: 'inline' as const, ...summary };

@@ -4,18 +4,16 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { Knex } from 'knex';
-import { CliError, printJson, withApp } from '../lib/cli/context.js';
+import { CliError, printJson, type WithWiredApp } from '../lib/cli/context.js';
 import { progressBar } from '../lib/cli/progress.js';
-import { runJobsInline } from '../jobs/runtime/inline.js';
-import type { JobDefinition } from '../jobs/contract/types.js';
+import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
 import { createReport } from './create.js';
 import { openReportDownload, ReportFileMissingError } from './download.js';
 import { ReportInputError, ReportNotReadyError } from './errors.js';
-import { useReportServices } from './jobs.js';
 import { paramsFromPairs } from './params.js';
 import { describeReport, toReportResponse } from './present.js';
 import { parseReportRequest, REPORT_TYPES } from './report-types.js';
-import { createReportServices } from './services.js';
+import type { ReportServices } from './services.js';
 import { getReport, type ReportRow } from './store.js';
 
 // `herald report create|show|download`. Without REDIS_URL there is no worker
@@ -59,7 +57,13 @@ interface CreateOptions {
   json?: boolean;
 }
 
-export function registerReportCommands(program: Command, definitions: readonly JobDefinition[]): void {
+/** What the report commands need from the composition root. */
+export interface ReportWiring {
+  jobs: JobsRuntime;
+  reports(): ReportServices;
+}
+
+export function registerReportCommands(program: Command, withApp: WithWiredApp<ReportWiring>): void {
   const report = program.command('report').description('Ask for reports (uploads, invoices), see how they ended, download their files');
 
   report
@@ -76,22 +80,15 @@ export function registerReportCommands(program: Command, definitions: readonly J
     .action(async (type: string, opts: CreateOptions) => {
       // Bad input is reported before a database is opened (the embedded one takes seconds to start).
       const params = inputOrExit(() => parseReportRequest(type, paramsFromPairs(opts.param)).params);
-      const { report: row, created } = await withApp(async ({ config, db, log }) => {
+      const { report: row, created } = await withApp(async ({ config, db, log, jobs }) => {
         const result = await inputOrExit(() => createReport(db, { type, params, creator: `cli:${os.userInfo().username}` }, { config }));
         if (result.report.status !== 'running') return result;
         const bar = progressBar(opts.json, 's of the timeout');
         const stopBar = showElapsed(bar, result.report);
         try {
           if (!config.REDIS_URL) {
-            const services = createReportServices(config);
-            useReportServices(services);
-            try {
-              // Short retries (S3 hiccups) are waited for; the timeout job's own time is not.
-              await runJobsInline(db, definitions, { until: 'idle', waitForRetriesMs: 60_000, log });
-            } finally {
-              useReportServices(undefined);
-              services.close();
-            }
+            // Short retries (S3 hiccups) are waited for; the timeout job's own time is not.
+            await jobs.runInline(db, { until: 'idle', waitForRetriesMs: 60_000, log });
             return { report: (await getReport(db, result.report.id))!, created: result.created };
           }
           if (opts.wait) return { report: await waitForEnd(db, result.report), created: result.created };
@@ -126,20 +123,13 @@ export function registerReportCommands(program: Command, definitions: readonly J
     .requiredOption('--out <file>', 'where to write the CSV file (replaced if it exists)')
     .option('--json', 'print {id, file, bytes} as JSON')
     .action(async (id: string, opts: { out: string; json?: boolean }) => {
-      const bytes = await withApp(async ({ config, db }) => {
-        const services = createReportServices(config);
-        try {
-          return await download(db, services, id, opts);
-        } finally {
-          services.close();
-        }
-      });
+      const bytes = await withApp(async ({ db, reports }) => download(db, reports(), id, opts));
       if (opts.json) printJson({ id, file: opts.out, bytes });
       else process.stdout.write(`saved ${bytes} bytes to ${opts.out}\n`);
     });
 }
 
-async function download(db: Knex, services: ReturnType<typeof createReportServices>, id: string, opts: { out: string; json?: boolean }): Promise<number> {
+async function download(db: Knex, services: ReportServices, id: string, opts: { out: string; json?: boolean }): Promise<number> {
   let found;
   try {
     found = await openReportDownload(db, services, id);

@@ -2,14 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HttpError } from '../http/errors.js';
-import type { RouteDeps, RoutesPlugin } from '../http/server.js';
+import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
 import { JobError } from '../jobs/contract/errors.js';
 import { createReport } from './create.js';
 import { openReportDownload, ReportFileMissingError } from './download.js';
 import { ReportInputError, ReportNotReadyError } from './errors.js';
 import { reportResponse, toReportResponse } from './present.js';
 import { REPORT_TYPE_NAMES } from './report-types.js';
-import { createReportServices } from './services.js';
+import type { ReportServices } from './services.js';
 import { getReport } from './store.js';
 
 // POST /api/v1/reports asks for a report (202 with the record, a repeat of a
@@ -28,10 +28,9 @@ const createReportRequest = z.strictObject({
     .describe('uploads: {from, to, notification?: sent|pending}; invoices: {from, to, supplierId?, legalStatus?}; dates YYYY-MM-DD, inclusive'),
 });
 
-export const reportRoutes: RoutesPlugin = async (base, deps) => {
+/** The routes, with the report services (S3) of the process that serves them. */
+export const reportRoutes = (reportServices: () => ReportServices): RoutesPlugin => async (base, deps) => {
   const app = base.withTypeProvider<ZodTypeProvider>();
-  const services = createReportServices(deps.config);
-  app.addHook('onClose', async () => services.close());
   const { db } = deps;
 
   app.post(
@@ -86,7 +85,7 @@ export const reportRoutes: RoutesPlugin = async (base, deps) => {
       reply.raw.once('close', () => reply.raw.writableFinished || gone.abort());
       let download;
       try {
-        download = await openReportDownload(db, services, req.params.id, { signal: gone.signal });
+        download = await openReportDownload(db, reportServices(), req.params.id, { signal: gone.signal });
       } catch (err) {
         if (err instanceof ReportNotReadyError) {
           throw new HttpError('REPORT_NOT_READY', err.message, { status: err.status, errorMessage: err.errorMessage }, { cause: err });

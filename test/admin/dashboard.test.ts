@@ -7,6 +7,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { hashPassword } from '../../src/admin/passwords.js';
 import { insertAdminUser } from '../../src/admin/store.js';
 import { loadConfig } from '../../src/config.js';
+import { adminRoutes } from '../../src/admin/routes.js';
 import { buildServer } from '../../src/http/server.js';
 import { enqueueJob } from '../../src/jobs/store/enqueue.js';
 import { getJob } from '../../src/jobs/store/runs.js';
@@ -32,7 +33,7 @@ describe('admin dashboard (headless Chromium)', () => {
     this.timeout(60_000);
     const { db } = t.get();
     await insertAdminUser(db, 'operator', await hashPassword(PASSWORD));
-    app = await buildServer({ db, config: loadConfig({ ADMIN_SESSION_SECRET: 'x'.repeat(40) }), log: quietLog, processMetrics: false });
+    app = await buildServer({ db, config: loadConfig({ ADMIN_SESSION_SECRET: 'x'.repeat(40) }), log: quietLog, processMetrics: false, plugins: [adminRoutes] });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-chromium-'));
     // A new empty profile each run (playwright takes it as userDataDir, not as a flag).

@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import pino from 'pino';
 import { useTestDb } from '../helpers/db.js';
 import { startExporterEnv, readyWorkbasket, bucketContents, type ExporterEnv } from './support.js';
-import { jobDefinitions } from '../../src/cli/job-definitions.js';
-import { useExporterServices } from '../../src/exporter/jobs.js';
+import { definitionsWith } from '../helpers/wiring.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { countJobs, listJobs } from '../../src/jobs/store/admin.js';
 import { getUpload } from '../../src/exporter/store.js';
@@ -30,13 +29,11 @@ describe('exporter upload pipeline (inline)', () => {
     await t.get().db.raw('TRUNCATE uploads, envelope_transactions, envelopes, records, transactions, workbaskets, job_attempts, jobs RESTART IDENTITY CASCADE');
   });
   afterEach(async () => {
-    useExporterServices(undefined);
     await env.close();
   });
 
   async function run(extra: Record<string, string> = {}, clock = fakeClock()) {
-    useExporterServices(env.services(extra));
-    return runJobsInline(t.get().db, jobDefinitions, { until: 'idle', waitForRetriesMs: 24 * 3600_000, now: clock.now, sleep: clock.sleep, log });
+    return runJobsInline(t.get().db, definitionsWith({ exporter: env.services(extra) }), { until: 'idle', waitForRetriesMs: 24 * 3600_000, now: clock.now, sleep: clock.sleep, log });
   }
 
   it('schedules an upload when a workbasket becomes READY_FOR_EXPORT by plain SQL', async () => {
@@ -143,8 +140,7 @@ describe('exporter upload pipeline (inline)', () => {
         await clock.sleep(ms);
         if (slept > 20 * 60_000 && !proxy.isUp()) await proxy.up();
       };
-      useExporterServices(env.services({ S3_ENDPOINT: proxy.url }));
-      await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: 24 * 3600_000, now: clock.now, sleep, log });
+      await runJobsInline(db, definitionsWith({ exporter: env.services({ S3_ENDPOINT: proxy.url }) }), { until: 'idle', waitForRetriesMs: 24 * 3600_000, now: clock.now, sleep, log });
       const [job] = await listJobs(db, { kind: 'upload-envelope' });
       expect(job).to.include({ status: 'completed' });
       expect(job!.attempts, 'failed while S3 was down, then succeeded').to.be.greaterThan(2);
@@ -160,9 +156,9 @@ describe('exporter upload pipeline (inline)', () => {
     const { db } = t.get();
     await readyWorkbasket(db, 2);
     const clock = fakeClock();
-    useExporterServices(env.services({ HMRC_NOTIFICATIONS_ENABLED: 'false' }));
+    const notificationsOff = definitionsWith({ exporter: env.services({ HMRC_NOTIFICATIONS_ENABLED: 'false' }) });
     // Waits under a second are slept through (rows are stamped by the database clock); the 60 s snooze is not.
-    await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: 1000, now: clock.now, sleep: clock.sleep, log });
+    await runJobsInline(db, notificationsOff, { until: 'idle', waitForRetriesMs: 1000, now: clock.now, sleep: clock.sleep, log });
     expect(env.hmrc.requests(), 'no call to HMRC at all').to.have.length(0);
     const [waiting] = await listJobs(db, { kind: 'notify-hmrc' });
     expect(waiting).to.include({ status: 'pending', attempts: 0 });

@@ -13,7 +13,7 @@ describe('metrics and health', () => {
     for (const a of apps.splice(0)) await a.close();
   });
   const serve = async (env: Record<string, string> = {}) => {
-    const app = await buildServer({ db: t.get().db, config: loadConfig({ REDIS_URL, ...env }), log: quietLog, processMetrics: false });
+    const app = await buildServer({ db: t.get().db, config: loadConfig({ REDIS_URL, ...env }), log: quietLog, processMetrics: false, plugins: [] });
     apps.push(app);
     return app;
   };

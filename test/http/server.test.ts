@@ -4,7 +4,8 @@ import { startApi, type Api } from '../invoices/setup.js';
 import { createApiKey, ApiKeyVerifier } from '../../src/http/api-keys.js';
 import { revokeApiKey } from '../../src/http/store.js';
 import knexFactory from 'knex';
-import { buildServer, type RoutesPlugin } from '../../src/http/server.js';
+import { buildServer } from '../../src/http/server.js';
+import type { RoutesPlugin } from '../../src/http/route-types.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 

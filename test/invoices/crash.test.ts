@@ -7,7 +7,7 @@ import { submitInvoiceRequest } from '../../src/invoices/requests.js';
 import { generateInvoiceRequest } from '../../src/invoices/schemas.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { createSweeper } from '../../src/jobs/runtime/sweeper.js';
-import { jobDefinitions } from '../../src/cli/job-definitions.js';
+import { definitionsWith } from '../helpers/wiring.js';
 
 // SIGKILL a real process at each named crash point of the invoice-request
 // path, restart, and check nothing was lost, duplicated or mis-numbered.
@@ -63,7 +63,7 @@ describe('invoices crash recovery (real processes, SIGKILL)', function () {
   }
 
   async function sweepAsIfLater(): Promise<void> {
-    const sweeper = createSweeper({ db: db(), definitions: jobDefinitions, log: pino({ level: 'silent' }), intervalMs: 60_000 });
+    const sweeper = createSweeper({ db: db(), definitions: definitionsWith(), log: pino({ level: 'silent' }), intervalMs: 60_000 });
     const counts = await sweeper.runOnce({ now: new Date(Date.now() + 10 * 60_000) });
     expect(counts.reset, 'stuck jobs reset').to.equal(1);
   }

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { loadConfig } from '../../src/config.js';
 import { createApiKey } from '../../src/http/api-keys.js';
+import { testWiring } from '../helpers/wiring.js';
 import { buildServer, type ServerOptions } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { insertParty, type NewParty, type PartyRow } from '../../src/invoices/store.js';
@@ -17,7 +18,7 @@ export interface Api {
 }
 
 export async function startApi(db: Knex, opts: Partial<ServerOptions> = {}): Promise<Api> {
-  const app = await buildServer({ db, config: loadConfig({}), log: createLogger('silent'), ...opts });
+  const app = await buildServer({ db, config: loadConfig({}), log: createLogger('silent'), plugins: testWiring().routes, ...opts });
   const key = await createApiKey(db, `test-${crypto.randomUUID()}`);
   return { app, auth: { authorization: `Bearer ${key.key}` }, keyId: key.id };
 }

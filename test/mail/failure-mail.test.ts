@@ -8,7 +8,7 @@ import { REDIS_URL, quietLog, redisPrefix, waitFor, wipeRedisPrefix } from '../j
 import { enqueueJob } from '../../src/jobs/store/enqueue.js';
 import { getJob } from '../../src/jobs/store/runs.js';
 import type { JobRow } from '../../src/jobs/contract/types.js';
-import { failureMailHook, queueFailureMail, sendFailureMail, useMailServices } from '../../src/mail/jobs.js';
+import { createMailServices, failureMailHook, failureMailJob, queueFailureMail } from '../../src/mail/jobs.js';
 import { listFailureMails } from '../../src/mail/store.js';
 
 // Failure mails against a real SMTP server (smtp-server, in this process),
@@ -66,7 +66,6 @@ describe('failure mail', () => {
   });
   after(async () => {
     for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
-    useMailServices(undefined);
     await smtp.close();
     await wipeRedisPrefix(prefix);
   });
@@ -110,7 +109,8 @@ describe('failure mail', () => {
 
   it('sends one mail when the same failure is queued twice and two senders run at once', async () => {
     const { db } = t.get();
-    useMailServices({ enabled: true, smtpUrl: smtp.url, to: ['ops@example.test'], from: 'herald@example.test', timeoutMs: 5000 });
+    const mail = createMailServices({ enabled: true, smtpUrl: smtp.url, to: ['ops@example.test'], from: 'herald@example.test', timeoutMs: 5000 });
+    const sendFailureMail = failureMailJob(() => mail);
     const { id } = await enqueueJob(db, 'test-doomed', { n: 99 }, { subjectType: 'upload', subjectId: 7 });
     await db.raw(`UPDATE jobs SET status = 'failed_permanent', finished_at = now(), attempts = 3, last_error = 'HMRC said 401', error_class = 'auth' WHERE id = ?`, [id]);
     const job = (await getJob(db, id)) as JobRow;

@@ -5,12 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import pino from 'pino';
-import { jobDefinitions, permanentFailureHook } from '../../src/cli/job-definitions.js';
+import { testWiring } from '../helpers/wiring.js';
+import type { Wiring } from '../../src/cli/wiring.js';
 import { createSweeper } from '../../src/jobs/runtime/sweeper.js';
 import { generateInvoice } from '../../src/invoices/generate.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { listJobs } from '../../src/jobs/store/admin.js';
-import { useProviderServices } from '../../src/providers/jobs.js';
 import { getDocumentByInvoice } from '../../src/providers/store.js';
 import { useTestDb } from '../helpers/db.js';
 import { invoiceBody, seedClient, seedSupplier } from '../invoices/setup.js';
@@ -29,6 +29,7 @@ describe('providers.commands (herald pac)', function () {
   this.timeout(120_000);
   const t = useTestDb(import.meta.url);
   let env: ProviderEnv;
+  let wiring: Wiring;
   // The PAC stand-in's clock: documents stay REGISTERED until a test moves it past dgiAfterMs.
   let clockMs = Date.now();
 
@@ -36,10 +37,9 @@ describe('providers.commands (herald pac)', function () {
     clockMs = Date.now();
     env = await startProviderEnv(t.get().url, { now: () => clockMs, pacAfterMs: 60_000, dgiAfterMs: 120_000 });
     await t.get().db.raw(`TRUNCATE ${PROVIDER_TABLES} RESTART IDENTITY CASCADE`);
-    useProviderServices(env.services());
+    wiring = testWiring({ providers: env.services() });
   });
   afterEach(async () => {
-    useProviderServices(undefined);
     await env.close();
   });
 
@@ -58,7 +58,7 @@ describe('providers.commands (herald pac)', function () {
 
   /** Runs only the submissions (polls stay queued), so each document sits at a known state. */
   async function submitAll(maxRuns?: number): Promise<void> {
-    await runJobsInline(t.get().db, jobDefinitions.filter((d) => d.kind === 'provider-submit'), { until: 'idle', log, maxRuns });
+    await runJobsInline(t.get().db, wiring.jobs.definitions.filter((d) => d.kind === 'provider-submit'), { until: 'idle', log, maxRuns });
   }
 
   async function submitted(): Promise<number> {
@@ -201,7 +201,7 @@ describe('providers.commands (herald pac)', function () {
       // A worker claimed the submission and died, for the sixth time.
       await db('jobs').where({ kind: 'provider-submit', subject_id: String(id) })
         .update({ status: 'processing', claim_token: crypto.randomUUID(), attempts: 1, stall_count: 5, started_at: db.fn.now(), heartbeat_at: db.fn.now() });
-      const sweeper = createSweeper({ db, definitions: jobDefinitions, log, intervalMs: 60_000, onPermanentFailure: permanentFailureHook(log) });
+      const sweeper = createSweeper({ db, definitions: wiring.jobs.definitions, log, intervalMs: 60_000, onPermanentFailure: wiring.jobs.onPermanentFailure });
       expect((await sweeper.runOnce({ now: new Date(Date.now() + 3600_000) })).failedPermanent).to.equal(1);
       const failed = (await getDocumentByInvoice(db, id!))!;
       expect(failed).to.include({ status: 'failed', error_kind: 'stalled' });

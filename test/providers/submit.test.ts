@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import crypto from 'node:crypto';
 import pino from 'pino';
-import { jobDefinitions } from '../../src/cli/job-definitions.js';
+import { definitionsWith } from '../helpers/wiring.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { listJobs } from '../../src/jobs/store/admin.js';
-import { useProviderServices } from '../../src/providers/jobs.js';
 import { getAttachment, getDocumentByInvoice } from '../../src/providers/store.js';
 import { startTcpProxy } from '../../src/sandbox/tcp-proxy.js';
 import { useTestDb } from '../helpers/db.js';
@@ -31,13 +30,11 @@ describe('provider submission queue and poller (inline)', function () {
     await t.get().db.raw(`TRUNCATE ${PROVIDER_TABLES} RESTART IDENTITY CASCADE`);
   });
   afterEach(async () => {
-    useProviderServices(undefined);
     await env.close();
   });
 
   async function run(extra: Record<string, string> = {}, maxRuns?: number) {
-    useProviderServices(env.services({ PROVIDER_API_TIMEOUT_MS: '400', ...extra }));
-    return runJobsInline(t.get().db, jobDefinitions, { until: 'idle', waitForRetriesMs: 6 * 3600_000, now: clock.now, sleep: clock.sleep, log, maxRuns });
+    return runJobsInline(t.get().db, definitionsWith({ providers: env.services({ PROVIDER_API_TIMEOUT_MS: '400', ...extra }) }), { until: 'idle', waitForRetriesMs: 6 * 3600_000, now: clock.now, sleep: clock.sleep, log, maxRuns });
   }
 
   async function job(kind: string, invoiceId: number) {
@@ -188,8 +185,7 @@ describe('provider submission queue and poller (inline)', function () {
           await proxy.up();
         }
       };
-      useProviderServices(env.services({ PROVIDER_API_TIMEOUT_MS: '400', PROVIDER_PAC_BASE_URL: proxy.url }));
-      await runJobsInline(db, jobDefinitions, { until: 'idle', waitForRetriesMs: 6 * 3600_000, now: clock.now, sleep: clock.sleep, log });
+      await runJobsInline(db, definitionsWith({ providers: env.services({ PROVIDER_API_TIMEOUT_MS: '400', PROVIDER_PAC_BASE_URL: proxy.url }) }), { until: 'idle', waitForRetriesMs: 6 * 3600_000, now: clock.now, sleep: clock.sleep, log });
       expect(wentUp).to.equal(true);
       const byKey = new Map<string, number>();
       for (const d of env.pac.documents()) byKey.set(d.externalId, (byKey.get(d.externalId) ?? 0) + 1);

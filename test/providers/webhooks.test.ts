@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { jobDefinitions } from '../../src/cli/job-definitions.js';
+import { definitionsWith } from '../helpers/wiring.js';
+import { pacWebhookRoutes } from '../../src/providers/webhooks.js';
+import type { ProviderServices } from '../../src/providers/services.js';
 import { buildServer } from '../../src/http/server.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { createLogger } from '../../src/log.js';
-import { useProviderServices } from '../../src/providers/jobs.js';
 import { pollOnce } from '../../src/providers/poll.js';
 import { getAttachment, getDocumentByInvoice } from '../../src/providers/store.js';
 import { secretMatches } from '../../src/providers/webhooks.js';
@@ -23,25 +24,26 @@ describe('PAC webhooks', function () {
   const t = useTestDb(import.meta.url);
   let env: ProviderEnv;
   let app: FastifyInstance;
+  // The routes read it on each delivery: a test may swap the stand-in under a running server.
+  let services: ProviderServices;
   let clockMs = Date.now();
 
   beforeEach(async () => {
     clockMs = Date.now();
     env = await startProviderEnv(t.get().url, { now: () => clockMs, pacAfterMs: 1_000, dgiAfterMs: 2_000 });
     await t.get().db.raw(`TRUNCATE ${PROVIDER_TABLES} RESTART IDENTITY CASCADE`);
-    useProviderServices(env.services({ PROVIDER_API_TIMEOUT_MS: '2000' }));
-    app = await buildServer({ db: t.get().db, config: env.config(), log: createLogger('silent') });
+    services = env.services({ PROVIDER_API_TIMEOUT_MS: '2000' });
+    app = await buildServer({ db: t.get().db, config: env.config(), log: createLogger('silent'), plugins: [pacWebhookRoutes(() => services)] });
   });
   afterEach(async () => {
     await app.close();
-    useProviderServices(undefined);
     await env.close();
   });
 
   /** Issues and submits (no polling yet): documents REGISTERED at the PAC. */
   async function submitted(n: number): Promise<number[]> {
     const ids = await issueInvoices(t.get().db, n, 'pac');
-    await runJobsInline(t.get().db, jobDefinitions.filter((d) => d.kind === 'provider-submit'), { until: 'idle', log });
+    await runJobsInline(t.get().db, definitionsWith({ providers: services }).filter((d) => d.kind === 'provider-submit'), { until: 'idle', log });
     return ids;
   }
 
@@ -145,7 +147,7 @@ describe('PAC webhooks', function () {
     const port = (app.server.address() as { port: number }).port;
     await env.close();
     env = await startProviderEnv(t.get().url, { pacAfterMs: 300, dgiAfterMs: 600, webhookUrl: `http://127.0.0.1:${port}/webhooks/pac` });
-    useProviderServices(env.services({ PROVIDER_API_TIMEOUT_MS: '2000' }));
+    services = env.services({ PROVIDER_API_TIMEOUT_MS: '2000' });
     env.pac.injectWebhook({ type: 'reorder' });
     env.pac.injectWebhook({ type: 'duplicate', times: 3 });
     const ids = await submitted(3);

@@ -7,7 +7,7 @@ import type { Config } from '../../src/config.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { createReport } from '../../src/reports/create.js';
 import { writeReportCsv } from '../../src/reports/generate.js';
-import { reportJobs, useReportServices } from '../../src/reports/jobs.js';
+import { reportJobs } from '../../src/reports/jobs.js';
 import { uploadsReport } from '../../src/reports/report-types.js';
 import { createReportServices, type ReportServices } from '../../src/reports/services.js';
 import { failReport, getReport, insertRunningReport, type ReportRow } from '../../src/reports/store.js';
@@ -33,10 +33,8 @@ describe('reports.generate', () => {
     config = reportConfig(s3.server);
     storage = createS3Storage(s3OptionsFromConfig(config));
     services = createReportServices(config, { storage });
-    useReportServices(services);
   });
   after(async () => {
-    useReportServices(undefined);
     storage.close();
     await s3.close();
   });
@@ -46,7 +44,7 @@ describe('reports.generate', () => {
   });
 
   const ask = async (type: string, params: Record<string, unknown>, creator = 'test') => (await createReport(t.get().db, { type, params, creator }, { config })).report;
-  const runJobs = (now?: () => Date) => runJobsInline(t.get().db, reportJobs, { until: 'idle', log: quietLog, ...(now && { now }) });
+  const runJobs = (now?: () => Date) => runJobsInline(t.get().db, reportJobs(config, () => services), { until: 'idle', log: quietLog, ...(now && { now }) });
   const reload = async (r: ReportRow) => (await getReport(t.get().db, r.id))!;
   const puts = () => s3.server.requests().filter((r) => r.method === 'PUT');
 

@@ -6,7 +6,9 @@ import type { Config } from '../../src/config.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { buildServer } from '../../src/http/server.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
-import { reportJobs, useReportServices } from '../../src/reports/jobs.js';
+import { reportJobs } from '../../src/reports/jobs.js';
+import { reportRoutes } from '../../src/reports/routes.js';
+import type { ReportServices } from '../../src/reports/services.js';
 import { createReportServices } from '../../src/reports/services.js';
 import { failReport } from '../../src/reports/store.js';
 import { createS3Storage, s3OptionsFromConfig, type S3Storage } from '../../src/storage/s3.js';
@@ -20,6 +22,7 @@ describe('reports.routes', () => {
   let s3: S3Sandbox;
   let config: Config;
   let storage: S3Storage;
+  let services: ReportServices;
   let app: FastifyInstance;
   let auth: { authorization: string };
   let otherAuth: { authorization: string };
@@ -30,8 +33,8 @@ describe('reports.routes', () => {
     s3 = await startS3();
     config = reportConfig(s3.server);
     storage = createS3Storage(s3OptionsFromConfig(config));
-    useReportServices(createReportServices(config, { storage }));
-    app = await buildServer({ db, config, log: quietLog });
+    services = createReportServices(config, { storage });
+    app = await buildServer({ db, config, log: quietLog, plugins: [reportRoutes(() => services)] });
     const key = await createApiKey(db, `reports-${crypto.randomUUID()}`);
     const other = await createApiKey(db, `reports-other-${crypto.randomUUID()}`);
     auth = { authorization: `Bearer ${key.key}` };
@@ -41,7 +44,6 @@ describe('reports.routes', () => {
   });
   after(async () => {
     await app.close();
-    useReportServices(undefined);
     storage.close();
     await s3.close();
   });
@@ -50,7 +52,7 @@ describe('reports.routes', () => {
   const body = (over: Record<string, unknown> = {}) => ({ type: 'uploads', params: { from: '2026-03-01', to: '2026-03-31' }, ...over });
   const post = (payload: unknown, headers = auth) => app.inject({ method: 'POST', url: '/api/v1/reports', payload: payload as object, headers });
   const get = (url: string, headers = auth) => app.inject({ method: 'GET', url, headers });
-  const runJobs = () => runJobsInline(t.get().db, reportJobs, { until: 'idle', log: quietLog });
+  const runJobs = () => runJobsInline(t.get().db, reportJobs(config, () => services), { until: 'idle', log: quietLog });
 
   it('answers 202 with the RUNNING record, its generation and timeout committed with it', async () => {
     const res = await post(body());

@@ -5,9 +5,10 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { useTestDb } from '../helpers/db.js';
 import type { Config } from '../../src/config.js';
+import type { JobDefinition } from '../../src/jobs/contract/types.js';
 import { createJobRunner, openJobRunnerCount, type JobRunner, type JobRunnerOptions } from '../../src/jobs/runtime/runner.js';
 import { createReport } from '../../src/reports/create.js';
-import { reportJobs, useReportServices } from '../../src/reports/jobs.js';
+import { reportJobs } from '../../src/reports/jobs.js';
 import { createReportServices } from '../../src/reports/services.js';
 import { getReport, type ReportRow } from '../../src/reports/store.js';
 import { createS3Storage, s3OptionsFromConfig, type S3Storage } from '../../src/storage/s3.js';
@@ -34,6 +35,7 @@ describe('reports timeout (worker, Redis, S3)', function () {
   let s3: S3Sandbox;
   let config: Config;
   let storage: S3Storage;
+  let definitions: JobDefinition[];
   let runners: JobRunner[] = [];
   const children = new Set<ChildProcess>();
   let lock: { trx: Knex.Transaction; release(): Promise<void> } | undefined;
@@ -42,11 +44,11 @@ describe('reports timeout (worker, Redis, S3)', function () {
     s3 = await startS3();
     config = reportConfig(s3.server, { REPORTS_UPLOADS_TIMEOUT_MS: String(TIMEOUT_MS), REPORTS_EXPIRE_INTERVAL_MS: '1000' });
     storage = createS3Storage(s3OptionsFromConfig(config));
-    useReportServices(createReportServices(config, { storage }));
+    const services = createReportServices(config, { storage });
+    definitions = reportJobs(config, () => services);
     await seedUpload(t.get().db, { counter: 1, uploadedAt: '2026-03-01T10:00:00Z', workbaskets: ['Spring duties'], firstTaricId: 1 });
   });
   after(async () => {
-    useReportServices(undefined);
     storage.close();
     await s3.close();
     await wipeRedisPrefix(prefix);
@@ -67,7 +69,7 @@ describe('reports timeout (worker, Redis, S3)', function () {
 
   async function startRunner(extra: Partial<JobRunnerOptions> = {}): Promise<JobRunner> {
     const runner = createJobRunner({
-      db: t.get().db, definitions: reportJobs, redis: { url: REDIS_URL, prefix }, concurrency: 4, log: quietLog,
+      db: t.get().db, definitions, redis: { url: REDIS_URL, prefix }, concurrency: 4, log: quietLog,
       sweepIntervalMs: 60_000, stallIntervalMs: 1000, abortGraceMs: 200, ...extra,
     });
     runners.push(runner);

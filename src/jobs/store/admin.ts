@@ -200,3 +200,4 @@ export async function summarizeJobs(db: Db, at?: At): Promise<JobKindSummary[]> 
     oldest_pending_s: r.oldest_pending_s === null ? null : Number(r.oldest_pending_s),
   }));
 }
+

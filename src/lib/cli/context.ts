@@ -19,12 +19,14 @@ export interface ContextOptions {
   env?: NodeJS.ProcessEnv;
   /** Settings on top of the environment's. */
   overrides?: Record<string, string>;
+  /** Connections in the pool (default: the database module's). A worker needs its concurrency plus a few. */
+  poolMax?: (config: Config) => number;
 }
 
 export async function withApp<T>(fn: (app: AppContext) => Promise<T>, opts: ContextOptions = {}): Promise<T> {
   const config = loadConfig(opts.env, opts.overrides);
   const log = createLogger(config.LOG_LEVEL);
-  const handle = await openDb({ databaseUrl: config.DATABASE_URL, dataDir: config.HERALD_DATA_DIR });
+  const handle = await openDb({ databaseUrl: config.DATABASE_URL, dataDir: config.HERALD_DATA_DIR, poolMax: opts.poolMax?.(config) });
   try {
     // The embedded database is private to this process, so it is always
     // brought up to date; a shared Postgres is migrated by `herald migrate`.
@@ -33,6 +35,25 @@ export async function withApp<T>(fn: (app: AppContext) => Promise<T>, opts: Cont
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * withApp plus what the composition root wires for this context (job runners,
+ * services, routes). A command states the part of the wiring it needs as W;
+ * the root hands it a WithWiredApp whose wiring has at least that.
+ */
+export type WithWiredApp<W> = <T>(fn: (app: AppContext & W) => Promise<T>, opts?: ContextOptions) => Promise<T>;
+
+export function wiredApp<W extends { close(): void }>(wire: (app: AppContext) => W): WithWiredApp<W> {
+  return (fn, opts) =>
+    withApp(async (app) => {
+      const wiring = wire(app);
+      try {
+        return await fn({ ...app, ...wiring });
+      } finally {
+        wiring.close();
+      }
+    }, opts);
 }
 
 /** Thrown by commands for expected failures: printed as one line, exit code given. */
