@@ -15,12 +15,12 @@ import knexFactory, { type Knex } from 'knex';
 import { loadConfig } from '../../src/config.js';
 import { openDb } from '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
-import { buildEnvelopes } from '../../src/taric/envelope-writer.js';
-import { sampleTransactions } from '../../src/taric/sample-records.js';
-import { importXmlWorkbasket } from '../../src/taric/import-xml.js';
-import { exportReadyWorkbaskets, fileSink } from '../../src/taric/export.js';
+import { buildEnvelopes } from '../../src/taric/envelope/envelope-writer.js';
+import { sampleTransactions } from '../../test/taric/helpers/sample-records.js';
+import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
+import { exportReadyWorkbaskets, fileSink } from '../../src/taric/envelope/export.js';
 import { setWorkbasketStatusIf } from '../../src/taric/store.js';
-import { closeSharedValidatorPool } from '../../src/taric/validate.js';
+import { closeSharedValidatorPool } from '../../src/taric/envelope/validate.js';
 
 const program = new Command('bench:workbaskets')
   .description('Import a ~40 MB TARIC3 envelope into Postgres and export it again; print time and memory')

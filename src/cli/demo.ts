@@ -11,7 +11,7 @@ import { buildUploadReport, formatUploadReport } from '../exporter/report.js';
 import { createJobRunner } from '../jobs/runner.js';
 import { runJobsInline } from '../jobs/inline.js';
 import { hmrcSandbox, startSandboxes, type StartedSandboxes } from '../sandbox/sandboxes.js';
-import { importJsonText } from '../taric/import-json.js';
+import { importJsonText } from '../taric/import/import-json.js';
 import { setWorkbasketStatusIf } from '../taric/store.js';
 
 // `herald demo` (npm run demo): Herald's main job end to end on a fresh

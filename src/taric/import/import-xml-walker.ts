@@ -1,6 +1,6 @@
 import type { SaxesTagNS } from 'saxes';
-import type { TaricRecord, UpdateType } from './model.js';
-import { getRecordType } from './registry/index.js';
+import type { TaricRecord, UpdateType } from '../model.js';
+import { getRecordType } from '../registry/index.js';
 import { checkImportedRecord, type ProblemList } from './import-records.js';
 
 // The TARIC3 envelope layout (envelope > transaction > app.message >
