@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { SaxesParser } from 'saxes';
 import { ProblemList, WorkbasketWriter, type ImportResult } from './import-records.js';
 import { EnvelopeWalker } from './import-xml-walker.js';
+import { checkSaxesBuffers, MAX_XML_ATTRIBUTES, MAX_XML_DEPTH, STOPPED, XmlLimitError } from './xml-limits.js';
 
 // Imports a TARIC3 envelope as the EU and HMRC publish them. Streaming (saxes,
 // 64 KB chunks, records flushed to Postgres in batches between chunks), so a
@@ -37,50 +38,103 @@ export async function importXmlWorkbasket(db: Knex, source: XmlSource, opts: Xml
       // back), but parsing goes on to report every problem in one run.
       if (problems.empty) writer.add(t, r, record);
     });
-    const parser = new SaxesParser({ xmlns: true, position: true });
-    let broken = false;
+    const parse = new EnvelopeParser(walker, problems);
+    // Bytes are decoded here (not by the stream) so that invalid UTF-8 is an
+    // error instead of silently becoming U+FFFD in a stored description.
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    const chunks = typeof source === 'string' ? fs.createReadStream(source, { highWaterMark: CHUNK_BYTES }) : source;
+    let ok = true;
+    for await (const chunk of chunks) {
+      const text = decodeChunk(decoder, chunk, problems);
+      ok = text !== null && parse.write(text);
+      if (!ok) break;
+      if (writer.full && problems.empty) await writer.flush();
+    }
+    if (ok) {
+      const rest = decodeChunk(decoder, null, problems);
+      if (rest !== null && parse.write(rest)) parse.close();
+    }
+    problems.throwIfAny();
+    return writer.finish();
+  });
+}
+
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * saxes driven for the walker, with the limits of xml-limits.ts checked as
+ * the text arrives: depth and attributes by saxes's own events (a throw from
+ * a handler leaves write() at once), buffered text and names after every
+ * write of at most CHUNK_BYTES characters. The first limit passed, like the
+ * first syntax error, ends the walk.
+ */
+class EnvelopeParser {
+  private readonly parser = new SaxesParser({ xmlns: true, position: true });
+  broken = false;
+  private attributes = 0;
+
+  constructor(
+    private readonly walker: EnvelopeWalker,
+    private readonly problems: ProblemList,
+  ) {
+    const parser = this.parser;
+    parser.on('opentagstart', () => {
+      this.attributes = 0;
+      if (walker.depth >= MAX_XML_DEPTH) {
+        throw new XmlLimitError({ ...walker.position(parser.line), message: `elements nested more than ${MAX_XML_DEPTH} deep (TARIC3 needs 7; ${STOPPED})` });
+      }
+    });
+    parser.on('attribute', () => {
+      if (++this.attributes > MAX_XML_ATTRIBUTES) {
+        throw new XmlLimitError({ ...walker.position(parser.line), message: `an element with more than ${MAX_XML_ATTRIBUTES} attributes (${STOPPED})` });
+      }
+    });
     parser.on('opentag', (tag) => {
-      if (!broken) walker.open(tag, parser.line);
+      if (!this.broken) walker.open(tag, parser.line);
     });
     parser.on('closetag', (tag) => {
-      if (!broken) walker.close(tag);
+      if (!this.broken) walker.close(tag);
     });
     parser.on('text', (text) => {
-      if (!broken) walker.text(text);
+      if (!this.broken) walker.text(text);
     });
     parser.on('cdata', (text) => {
-      if (!broken) walker.text(text);
+      if (!this.broken) walker.text(text);
     });
     // Only saxes' own well-formedness errors arrive here (an error thrown by a
     // handler above propagates out of write() instead). The first one ends
     // the walk: what follows a syntax error cannot be placed reliably.
     parser.on('error', (err) => {
-      if (!broken) problems.add({ line: parser.line, message: `not well-formed XML: ${err.message.replace(/^(undefined:)?\d+:\d+:\s*/, '')}` });
-      broken = true;
+      if (!this.broken) problems.add({ line: parser.line, message: `not well-formed XML: ${err.message.replace(/^(undefined:)?\d+:\d+:\s*/, '')}` });
+      this.broken = true;
     });
+  }
 
-    // Bytes are decoded here (not by the stream) so that invalid UTF-8 is an
-    // error instead of silently becoming U+FFFD in a stored description.
-    const decoder = new TextDecoder('utf-8', { fatal: true });
-    const chunks = typeof source === 'string' ? fs.createReadStream(source, { highWaterMark: 64 * 1024 }) : source;
-    for await (const chunk of chunks) {
-      const text = decodeChunk(decoder, chunk, problems);
-      if (text === null) {
-        broken = true;
-        break;
+  /** Parses the next text; false once the walk has ended (a syntax error or a limit). */
+  write(text: string): boolean {
+    return this.guarded(() => {
+      for (let at = 0; at < text.length && !this.broken; at += CHUNK_BYTES) {
+        this.parser.write(text.slice(at, at + CHUNK_BYTES));
+        checkSaxesBuffers(this.parser, this.walker.textLimit(), this.parser.line);
       }
-      parser.write(text);
-      if (broken) break;
-      if (writer.full && problems.empty) await writer.flush();
+    });
+  }
+
+  /** The end of the input: unclosed elements are a syntax error; then the walker's own last checks. */
+  close(): void {
+    if (this.guarded(() => this.parser.close())) this.walker.finish();
+  }
+
+  private guarded(fn: () => void): boolean {
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof XmlLimitError)) throw err;
+      this.problems.add(err.problem);
+      this.broken = true;
     }
-    if (!broken) {
-      if (decodeChunk(decoder, null, problems) === null) broken = true;
-      else parser.close();
-    }
-    if (!broken) walker.finish();
-    problems.throwIfAny();
-    return writer.finish();
-  });
+    return !this.broken;
+  }
 }
 
 function decodeChunk(decoder: TextDecoder, chunk: string | Buffer | null, problems: ProblemList): string | null {
