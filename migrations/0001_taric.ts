@@ -3,7 +3,7 @@ import { runScript } from '../src/db/statements.js';
 
 // TARIC export tables (owned by src/taric and src/exporter).
 // Envelope ids and TARIC transaction ids are allocated under a lock on
-// envelopes (src/taric/allocate.ts); the unique constraints here are the
+// envelopes (src/taric/envelope/allocate.ts); the unique constraints here are the
 // backstop that turns any allocation bug into an error instead of a duplicate.
 
 export async function up(knex: Knex): Promise<void> {

@@ -2,7 +2,7 @@
 // exits 1 when a committed file differs (for CI and pre-commit use).
 import fs from 'node:fs';
 import path from 'node:path';
-import { generateXsdFiles, XSD_DIR } from '../src/taric/xsd.js';
+import { generateXsdFiles, XSD_DIR } from '../src/taric/envelope/xsd.js';
 
 const check = process.argv.includes('--check');
 let stale = 0;

@@ -21,11 +21,11 @@ import { performance as perf } from 'node:perf_hooks';
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import type { SourceTransaction } from '../../src/taric/model.js';
-import { buildEnvelopes, type BuiltEnvelope, type EnvelopeSink } from '../../src/taric/envelope-writer.js';
-import { renderTransaction } from '../../src/taric/serialize.js';
-import { sampleTransactions } from '../../src/taric/sample-records.js';
-import { closeSharedValidatorPool, sharedValidator } from '../../src/taric/validate.js';
-import { HERALD_ENVELOPE_XSD } from '../../src/taric/xsd.js';
+import { buildEnvelopes, type BuiltEnvelope, type EnvelopeSink } from '../../src/taric/envelope/envelope-writer.js';
+import { renderTransaction } from '../../src/taric/envelope/serialize.js';
+import { sampleTransactions } from '../../test/taric/helpers/sample-records.js';
+import { closeSharedValidatorPool, sharedValidator } from '../../src/taric/envelope/validate.js';
+import { HERALD_ENVELOPE_XSD } from '../../src/taric/envelope/xsd.js';
 
 const whole = (name: string, min: number) => (v: string) => {
   const n = Number(v);

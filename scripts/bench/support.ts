@@ -45,3 +45,20 @@ export async function admin(sql: string): Promise<void> {
     await c.end();
   }
 }
+
+/** Wall time and peak RSS (sampled every 20 ms, after a GC when --expose-gc allows) while `fn` runs. */
+export async function measure<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number; rssBefore: number; rssPeak: number }> {
+  global.gc?.();
+  const rss = () => process.memoryUsage.rss();
+  const rssBefore = rss();
+  let rssPeak = rssBefore;
+  const timer = setInterval(() => (rssPeak = Math.max(rssPeak, rss())), 20);
+  const started = process.hrtime.bigint();
+  try {
+    const value = await fn();
+    rssPeak = Math.max(rssPeak, rss());
+    return { value, seconds: Number(process.hrtime.bigint() - started) / 1e9, rssBefore, rssPeak };
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -15,12 +15,13 @@ import knexFactory, { type Knex } from 'knex';
 import { loadConfig } from '../../src/config.js';
 import { openDb } from '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
-import { buildEnvelopes } from '../../src/taric/envelope-writer.js';
-import { sampleTransactions } from '../../src/taric/sample-records.js';
-import { importXmlWorkbasket } from '../../src/taric/import-xml.js';
-import { exportReadyWorkbaskets, fileSink } from '../../src/taric/export.js';
+import { buildEnvelopes } from '../../src/taric/envelope/envelope-writer.js';
+import { sampleTransactions } from '../../test/taric/helpers/sample-records.js';
+import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
+import { exportReadyWorkbaskets, fileSink } from '../../src/taric/envelope/export.js';
 import { setWorkbasketStatusIf } from '../../src/taric/store.js';
-import { closeSharedValidatorPool } from '../../src/taric/validate.js';
+import { closeSharedValidatorPool } from '../../src/taric/envelope/validate.js';
+import { measure } from './support.js';
 
 const program = new Command('bench:workbaskets')
   .description('Import a ~40 MB TARIC3 envelope into Postgres and export it again; print time and memory')
@@ -34,23 +35,6 @@ const program = new Command('bench:workbaskets')
 const opts = program.opts<{ targetBytes: number; json?: boolean }>();
 
 const MB = 1024 * 1024;
-const rss = () => process.memoryUsage.rss();
-
-/** Peak RSS while `fn` runs, sampled every 20 ms. */
-async function measure<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number; rssBefore: number; rssPeak: number }> {
-  global.gc?.();
-  const rssBefore = rss();
-  let rssPeak = rssBefore;
-  const timer = setInterval(() => (rssPeak = Math.max(rssPeak, rss())), 20);
-  const started = process.hrtime.bigint();
-  try {
-    const value = await fn();
-    rssPeak = Math.max(rssPeak, rss());
-    return { value, seconds: Number(process.hrtime.bigint() - started) / 1e9, rssBefore, rssPeak };
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 async function scratchDatabase(): Promise<{ db: Knex; close(): Promise<void>; where: string }> {
   const config = loadConfig();

@@ -9,7 +9,7 @@ import { buildUploadReport, formatUploadReport } from '../exporter/report.js';
 import { countUnfinishedJobs } from '../jobs/store/views.js';
 import { wire, type Wiring } from './wiring.js';
 import { hmrcSandbox, startSandboxes, type StartedSandboxes } from '../sandbox/sandboxes.js';
-import { importJsonText } from '../taric/import-json.js';
+import { importJsonText } from '../taric/import/import-json.js';
 import { setWorkbasketStatusIf } from '../taric/store.js';
 
 // `herald demo` (npm run demo): Herald's main job end to end on a fresh

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { createS3Storage, s3OptionsFromConfig, type S3Storage } from '../storage/s3.js';
 import { createHmrcClient, hmrcOptionsFromConfig, type HmrcClient } from './hmrc-client.js';
-import type { ExportProgress } from '../taric/export.js';
+import type { ExportProgress } from '../taric/envelope/export.js';
 
 // What the exporter's jobs need besides the database. S3 and HMRC clients are
 // made on first use, so a worker that never runs an upload needs no S3

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliError, printJson, withApp } from '../lib/cli/context.js';
 import { progressBar } from '../lib/cli/progress.js';
-import { importJsonText } from './import-json.js';
-import { importXmlWorkbasket } from './import-xml.js';
-import type { ImportResult } from './import-records.js';
-import { dumpEnvelopes } from './dump.js';
+import { importJsonText } from './import/import-json.js';
+import { importXmlWorkbasket } from './import/import-xml.js';
+import type { ImportResult } from './import/import-records.js';
+import { dumpEnvelopes } from './envelope/dump.js';
 import { ImportError, TaricError } from './errors.js';
 import { getWorkbasket, listWorkbaskets, setWorkbasketStatusIf, WORKBASKET_STATUSES, type WorkbasketStatus } from './store.js';
 

@@ -8,7 +8,7 @@ import { createS3Storage, s3OptionsFromConfig } from '../../src/storage/s3.js';
 import { hmrcSandbox, s3Sandbox, startSandboxes, type StartedSandboxes } from '../../src/sandbox/sandboxes.js';
 import type { HmrcSandbox } from '../../src/sandbox/hmrc.js';
 import type { S3Server } from '../../src/sandbox/s3-server.js';
-import { importJsonWorkbasket } from '../../src/taric/import-json.js';
+import { importJsonWorkbasket } from '../../src/taric/import/import-json.js';
 import { setWorkbasketStatusIf } from '../../src/taric/store.js';
 import { digestBuffer } from '../../src/storage/digest.js';
 import { waitFor } from '../helpers/wait.js';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Command } from 'commander';
 import { registerTaricCommands } from '../../src/taric/commands.js';
-import { importJsonText } from '../../src/taric/import-json.js';
+import { importJsonText } from '../../src/taric/import/import-json.js';
 import { useTestDb } from '../helpers/db.js';
 import { getWorkbasket, listWorkbaskets, type WorkbasketSummary } from '../../src/taric/store.js';
 import { countRows, footnoteWorkbasket } from './workbasket-helpers.js';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import knexFactory from 'knex';
 import { useTestDb } from '../helpers/db.js';
-import { exportReadyWorkbaskets, type ExportedEnvelope } from '../../src/taric/export.js';
+import { exportReadyWorkbaskets, type ExportedEnvelope } from '../../src/taric/envelope/export.js';
 import { longFootnoteTransaction, readyWorkbasket, transactionIdsInFile } from './workbasket-helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

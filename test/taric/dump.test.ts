@@ -6,9 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { exportReadyWorkbaskets } from '../../src/taric/export.js';
-import { importJsonWorkbasket } from '../../src/taric/import-json.js';
-import type { DumpedEnvelope } from '../../src/taric/dump.js';
+import { exportReadyWorkbaskets } from '../../src/taric/envelope/export.js';
+import { importJsonWorkbasket } from '../../src/taric/import/import-json.js';
+import type { DumpedEnvelope } from '../../src/taric/envelope/dump.js';
 import { countRows, footnoteTransaction, longFootnoteTransaction, readyWorkbasket, toJsonWorkbasket, transactionIdsInFile } from './workbasket-helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

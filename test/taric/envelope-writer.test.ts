@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { buildEnvelopes, UnexportableRecordError, type BuildEnvelopesOptions, type EnvelopeSink } from '../../src/taric/envelope-writer.js';
+import { buildEnvelopes, UnexportableRecordError, type BuildEnvelopesOptions, type EnvelopeSink } from '../../src/taric/envelope/envelope-writer.js';
 import type { SourceTransaction } from '../../src/taric/model.js';
-import { sampleRecord, sampleTransactions } from '../../src/taric/sample-records.js';
+import { sampleRecord, sampleTransactions } from './helpers/sample-records.js';
 import { envelopeIds, md5, memorySinks, readEnvelope } from './helpers/envelopes.js';
 
-// The API the export (src/taric/export.ts) builds on: what reaches the
+// The API the export (src/taric/envelope/export.ts) builds on: what reaches the
 // sinks, the figures returned, progress, option checks, failure handling.
 
 const workbasket = (count: number, seed = 1): SourceTransaction[] => [...sampleTransactions({ count, seed, workbasketId: 4, firstTransactionId: 100 })];

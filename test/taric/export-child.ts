@@ -4,8 +4,8 @@
 //   node --import tsx test/taric/export-child.ts '<json options>'
 import knexFactory from 'knex';
 import '../../src/db/index.js';
-import { exportReadyWorkbaskets } from '../../src/taric/export.js';
-import { closeSharedValidatorPool } from '../../src/taric/validate.js';
+import { exportReadyWorkbaskets } from '../../src/taric/envelope/export.js';
+import { closeSharedValidatorPool } from '../../src/taric/envelope/validate.js';
 
 interface ChildOptions {
   url: string;

@@ -6,11 +6,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { exportReadyWorkbaskets, renderStoredEnvelope, type ExportOptions } from '../../src/taric/export.js';
-import { OversizeTransactionError, type EnvelopeSink } from '../../src/taric/envelope-writer.js';
+import { exportReadyWorkbaskets, renderStoredEnvelope, type ExportOptions } from '../../src/taric/envelope/export.js';
+import { OversizeTransactionError, type EnvelopeSink } from '../../src/taric/envelope/envelope-writer.js';
 import { EnvelopeInvalidError, PG_WORKBASKET_FROZEN, TaricError } from '../../src/taric/errors.js';
 import { getWorkbasket, listEnvelopes } from '../../src/taric/store.js';
-import { importJsonWorkbasket } from '../../src/taric/import-json.js';
+import { importJsonWorkbasket } from '../../src/taric/import/import-json.js';
 import { pgCode } from '../../src/db/errors.js';
 import { countRows, footnoteTransaction, longFootnoteTransaction, readyWorkbasket, transactionIdsInFile } from './workbasket-helpers.js';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { importJsonText, importJsonWorkbasket } from '../../src/taric/import-json.js';
+import { importJsonText, importJsonWorkbasket } from '../../src/taric/import/import-json.js';
 import { ImportError } from '../../src/taric/errors.js';
 import { getWorkbasket } from '../../src/taric/store.js';
 import { countRows, footnoteTransaction, footnoteWorkbasket, storedRecords, toJsonWorkbasket, type JsonWorkbasket } from './workbasket-helpers.js';

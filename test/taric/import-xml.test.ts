@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { importXmlWorkbasket } from '../../src/taric/import-xml.js';
+import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
 import { ImportError } from '../../src/taric/errors.js';
 import { getWorkbasket } from '../../src/taric/store.js';
 import type { TaricRecord } from '../../src/taric/model.js';

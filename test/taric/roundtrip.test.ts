@@ -5,10 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { importXmlWorkbasket } from '../../src/taric/import-xml.js';
-import { importJsonText } from '../../src/taric/import-json.js';
-import { dumpEnvelopes } from '../../src/taric/dump.js';
-import { validateEnvelopeFile } from '../../src/taric/validate.js';
+import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
+import { importJsonText } from '../../src/taric/import/import-json.js';
+import { dumpEnvelopes } from '../../src/taric/envelope/dump.js';
+import { validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
 import { countRows, storedRecords } from './workbasket-helpers.js';
 
 // Every published sample envelope (and every JSON fixture) goes

@@ -5,10 +5,10 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import type { SourceTransaction, TaricRecord } from '../../src/taric/model.js';
 import { getRecordType } from '../../src/taric/registry/index.js';
-import { EXPORTABLE_TYPES, sampleRecord } from '../../src/taric/sample-records.js';
-import { ENVELOPE_FOOTER, envelopeHeader, renderTransaction, UnexportableRecordError } from '../../src/taric/serialize.js';
-import { validateEnvelopeFile } from '../../src/taric/validate.js';
-import { escapeAttribute, escapeText, findForbiddenXmlChar, ForbiddenXmlCharError } from '../../src/taric/xml-escape.js';
+import { EXPORTABLE_TYPES, sampleRecord } from './helpers/sample-records.js';
+import { ENVELOPE_FOOTER, envelopeHeader, renderTransaction, UnexportableRecordError } from '../../src/taric/envelope/serialize.js';
+import { validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
+import { escapeAttribute, escapeText, findForbiddenXmlChar, ForbiddenXmlCharError } from '../../src/taric/envelope/xml-escape.js';
 import { OFFICIAL_ENVELOPE_XSD, oracleIt, readEnvelope } from './helpers/envelopes.js';
 
 const tx = (records: TaricRecord[], transactionId = 7, workbasketId = 3): SourceTransaction => ({ transactionId, workbasketId, records });

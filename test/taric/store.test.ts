@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import knexFactory from 'knex';
 import { useTestDb } from '../helpers/db.js';
-import { importJsonWorkbasket } from '../../src/taric/import-json.js';
+import { importJsonWorkbasket } from '../../src/taric/import/import-json.js';
 import { PG_WORKBASKET_FROZEN } from '../../src/taric/errors.js';
 import { pgCode, PG_UNIQUE_VIOLATION } from '../../src/db/errors.js';
 import {

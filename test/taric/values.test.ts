@@ -4,12 +4,12 @@ import path from 'node:path';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { getSimpleType, SIMPLE_TYPES } from '../../src/taric/registry/index.js';
-import { EXPORTABLE_TYPES, sampleRecord, sampleValue } from '../../src/taric/sample-records.js';
-import { validateEnvelopeFile } from '../../src/taric/validate.js';
-import { checkFieldValue, checkRecord, compareDecimals } from '../../src/taric/values.js';
-import { escapeText } from '../../src/taric/xml-escape.js';
-import { renderSimpleType } from '../../src/taric/xsd.js';
-import { compileXsdPattern, XsdRegexError } from '../../src/taric/xsd-regex.js';
+import { EXPORTABLE_TYPES, sampleRecord, sampleValue } from './helpers/sample-records.js';
+import { validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
+import { checkFieldValue, checkRecord, compareDecimals } from '../../src/taric/import/values.js';
+import { escapeText } from '../../src/taric/envelope/xml-escape.js';
+import { renderSimpleType } from '../../src/taric/envelope/xsd.js';
+import { compileXsdPattern, XsdRegexError } from '../../src/taric/import/xsd-regex.js';
 
 const ok = (type: string, ...values: string[]) => {
   for (const v of values) expect(checkFieldValue(type, v), `${type} ${JSON.stringify(v)}`).to.equal(null);

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { validateEnvelopeFile } from '../../src/taric/validate.js';
-import { ENVELOPE_NS, generateXsdFiles, MESSAGE_NS, XSD_DIR } from '../../src/taric/xsd.js';
+import { validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
+import { ENVELOPE_NS, generateXsdFiles, MESSAGE_NS, XSD_DIR } from '../../src/taric/envelope/xsd.js';
 import { ORACLE_DIR, oracleIt } from './helpers/envelopes.js';
 
 describe('taric.xsd', () => {

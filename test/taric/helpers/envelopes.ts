@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EnvelopeSink } from '../../../src/taric/envelope-writer.js';
+import type { EnvelopeSink } from '../../../src/taric/envelope/envelope-writer.js';
 import { child, children, parseXml } from './xml.js';
 
 // Shared by the rendering tests: the published TARIC3 schema as a test oracle

@@ -2,7 +2,7 @@ import { SaxesParser } from 'saxes';
 
 // A tiny element tree for reading XML back in tests. saxes (pure JS), not
 // libxmljs: libxmljs may live in one isolate only, and that is the
-// validation worker's (see src/taric/validate.ts).
+// validation worker's (see src/taric/envelope/validate.ts).
 
 export interface XmlElement {
   /** Qualified name as written, e.g. "oub:record". */

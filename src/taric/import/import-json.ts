@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import type { TaricRecord, UpdateType } from './model.js';
+import type { TaricRecord, UpdateType } from '../model.js';
 import { ProblemList, WorkbasketWriter, checkImportedRecord, type ImportResult } from './import-records.js';
 
 // A workbasket written by hand or by another tool:

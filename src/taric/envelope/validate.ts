@@ -2,8 +2,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ValidationIssue } from './envelope-writer.js';
-import type { ChunkTask, FileTask, LoadTask, TaskResult } from './validate-worker.js';
+import type { ChunkTask, FileTask, LoadTask, TaskResult, ValidationIssue } from './validation-types.js';
 import { HERALD_ENVELOPE_XSD } from './xsd.js';
 
 // XSD validation off the main thread: one worker thread (validate-worker.ts)

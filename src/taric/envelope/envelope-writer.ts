@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { SourceTransaction } from './model.js';
+import type { SourceTransaction } from '../model.js';
 import {
   ENVELOPE_FOOTER,
   ENVELOPE_FOOTER_BYTES,
@@ -9,7 +9,7 @@ import {
   type RenderedTransaction,
 } from './serialize.js';
 import { MAX_ISSUES_PER_ENVELOPE, schemaPathFor, sharedValidator, type Validator } from './validate.js';
-import type { TaskResult } from './validate-worker.js';
+import type { TaskResult, ValidationIssue } from './validation-types.js';
 
 export { UnexportableRecordError } from './serialize.js';
 
@@ -61,13 +61,6 @@ export interface BuiltTransaction {
   /** 1-based within the envelope. */
   position: number;
   bytes: number;
-}
-
-export interface ValidationIssue {
-  line: number;
-  column?: number;
-  element?: string;
-  message: string;
 }
 
 export interface BuiltEnvelope {

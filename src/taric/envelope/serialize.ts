@@ -1,5 +1,5 @@
-import type { SourceTransaction, TaricRecord } from './model.js';
-import { getRecordType, isExportable, type RecordType } from './registry/index.js';
+import type { SourceTransaction, TaricRecord } from '../model.js';
+import { getRecordType, isExportable, type RecordType } from '../registry/index.js';
 import { escapeAttribute, escapeText, ForbiddenXmlCharError } from './xml-escape.js';
 import { ENVELOPE_NS, MESSAGE_NS } from './xsd.js';
 

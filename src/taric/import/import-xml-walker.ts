@@ -1,7 +1,8 @@
 import type { SaxesTagNS } from 'saxes';
-import type { TaricRecord, UpdateType } from './model.js';
-import { getRecordType } from './registry/index.js';
+import type { TaricRecord, UpdateType } from '../model.js';
+import { getRecordType } from '../registry/index.js';
 import { checkImportedRecord, type ProblemList } from './import-records.js';
+import { fieldTextLimit, longerThan, MAX_XML_TEXT_CHARS, XmlLimitError, STOPPED, type TextLimit } from './xml-limits.js';
 
 // The TARIC3 envelope layout (envelope > transaction > app.message >
 // transmission > record > header fields + one record element > fields),
@@ -29,6 +30,9 @@ export class EnvelopeWalker {
   private recordInTransaction = 0;
   private record: OpenRecord | null = null;
   private textBuffer: string | null = null;
+  /** The limit of the field whose text is being read (textBuffer is not null). */
+  private textLimitNow: TextLimit | null = null;
+  private lastLine = 1;
   private sawEnvelope = false;
 
   constructor(
@@ -41,6 +45,7 @@ export class EnvelopeWalker {
     const parent = this.stack[this.stack.length - 1];
     const depth = this.stack.length;
     this.stack.push(name);
+    this.lastLine = line;
     if (this.skipDepth >= 0) return;
 
     if (depth === 0) {
@@ -66,10 +71,7 @@ export class EnvelopeWalker {
         return;
       case 'record': {
         const rec = this.record!;
-        if (HEADER_FIELDS.has(name)) {
-          this.textBuffer = '';
-          return;
-        }
+        if (HEADER_FIELDS.has(name)) return this.startText(name, undefined, line);
         if (rec.type !== null) {
           rec.broken = true;
           this.problems.add({ ...this.position(line), recordType: rec.type, message: `a record holds one record element, found a second <${tag.name}>` });
@@ -87,8 +89,7 @@ export class EnvelopeWalker {
         rec.broken = true;
         this.problems.add({ ...this.position(line), recordType: rec.type, field: name, message: 'appears more than once' });
       }
-      this.textBuffer = '';
-      return;
+      return this.startText(name, getRecordType(rec.type)?.fields.find((f) => f.name === name)?.type, line);
     }
     if (rec && rec.type !== null) {
       rec.broken = true;
@@ -99,7 +100,23 @@ export class EnvelopeWalker {
   }
 
   text(text: string): void {
-    if (this.skipDepth < 0 && this.textBuffer !== null) this.textBuffer += text;
+    if (this.skipDepth >= 0 || this.textBuffer === null) return;
+    this.textBuffer += text;
+    // Text, entities and CDATA sections arrive as separate pieces: their sum counts.
+    const limit = this.textLimitNow!;
+    if (longerThan(this.textBuffer, limit.chars)) {
+      throw new XmlLimitError({ ...limit.at, message: `longer than ${limit.chars} characters (${STOPPED})` });
+    }
+  }
+
+  /** Elements open now. */
+  get depth(): number {
+    return this.stack.length;
+  }
+
+  /** The limit on the text saxes is reading now: the open field's, else any text's. */
+  textLimit(): TextLimit {
+    return this.textLimitNow ?? { chars: MAX_XML_TEXT_CHARS, subject: 'a text, comment or attribute value', at: this.position(this.lastLine) };
   }
 
   close(tag: SaxesTagNS): void {
@@ -116,6 +133,7 @@ export class EnvelopeWalker {
       if (parent === 'record') rec.header[name] = this.textBuffer;
       else rec.fields[name] = this.textBuffer;
       this.textBuffer = null;
+      this.textLimitNow = null;
       return;
     }
     if (name === 'record' && parent === 'transmission' && rec) {
@@ -161,7 +179,15 @@ export class EnvelopeWalker {
     if (checkImportedRecord(record, at, this.problems) && ok) this.emit(at.transaction, at.record, record);
   }
 
-  private position(line: number): { transaction?: number; record?: number; line: number } {
+  private startText(field: string, typeName: string | undefined, line: number): void {
+    this.textBuffer = '';
+    const recordType = this.record?.type;
+    const at = { ...this.position(line), ...(recordType ? { recordType } : {}), field };
+    this.textLimitNow = { chars: fieldTextLimit(typeName), subject: '', at };
+  }
+
+  /** Where the parser is: transaction and record positions when inside them, and the line. */
+  position(line: number): { transaction?: number; record?: number; line: number } {
     return {
       ...(this.transaction > 0 ? { transaction: this.transaction } : {}),
       ...(this.record ? { record: this.recordInTransaction } : {}),

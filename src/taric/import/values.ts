@@ -1,6 +1,6 @@
-import type { TaricRecord } from './model.js';
-import { getRecordType, getSimpleType, isExportable, type SimpleType } from './registry/index.js';
-import { findForbiddenXmlChar, formatCodePoint } from './xml-escape.js';
+import type { TaricRecord } from '../model.js';
+import { getRecordType, getSimpleType, isExportable, type SimpleType } from '../registry/index.js';
+import { findForbiddenXmlChar, formatCodePoint } from '../envelope/xml-escape.js';
 import { compileXsdPattern } from './xsd-regex.js';
 
 // Value checks that mirror the XSD facets of Herald's registry, so import can

@@ -1,12 +1,14 @@
-import type { SourceTransaction, TaricRecord, UpdateType } from './model.js';
-import { getRecordType, getSimpleType, isExportable, RECORD_TYPES, type RecordType, type SimpleType } from './registry/index.js';
-import { checkFieldValue } from './values.js';
-import { parseXsdRegex, type RegexNode } from './xsd-regex.js';
+import type { SourceTransaction, TaricRecord, UpdateType } from '../../../src/taric/model.js';
+import { getRecordType, getSimpleType, isExportable, RECORD_TYPES, type RecordType, type SimpleType } from '../../../src/taric/registry/index.js';
+import { checkFieldValue } from '../../../src/taric/import/values.js';
+import { parseXsdRegex, type RegexNode } from '../../../src/taric/import/xsd-regex.js';
 
 // Valid sample data built from the registry's facets: every record type, every
 // simple type. Used by the tests (a record of each type must validate against
 // both schemas), by the envelope benchmark and by anything that needs
 // plausible TARIC data without a fixture file. Deterministic for a seed.
+// Test code, so it lives under test/; the benchmarks in scripts/bench import
+// it from here (the compiled build emits it to dist/test/taric/helpers/).
 
 /** Small deterministic PRNG (mulberry32): same seed, same samples. */
 export function prng(seed: number): () => number {

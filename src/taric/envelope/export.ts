@@ -3,10 +3,10 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { Knex } from 'knex';
-import { crashPoint } from '../lib/crash-point.js';
+import { crashPoint } from '../../lib/crash-point.js';
 import { buildEnvelopes, type BuiltEnvelope, type EnvelopeSink } from './envelope-writer.js';
 import { EnvelopeIdSequence, withEnvelopeNumbering } from './allocate.js';
-import { EnvelopeInvalidError, TaricError } from './errors.js';
+import { EnvelopeInvalidError, TaricError } from '../errors.js';
 import {
   countPendingTransactions,
   insertEnvelope,
@@ -15,7 +15,7 @@ import {
   readPendingTransactions,
   type Workbasket,
   type WorkbasketStatus,
-} from './store.js';
+} from '../store.js';
 
 export { renderStoredEnvelope } from './render-stored.js';
 

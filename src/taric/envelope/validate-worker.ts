@@ -5,9 +5,9 @@ import { parentPort } from 'node:worker_threads';
 // an __esModule-flagged CommonJS file is undefined.
 import * as xml from 'libxmljs/dist/lib/bindings/functions.js';
 import type { xmlSchemaPtr, xmlSchemaValidCtxtPtr } from 'libxmljs/dist/lib/bindings/types.js';
-import type { ValidationIssue } from './envelope-writer.js';
+import type { ChunkTask, FileTask, LoadTask, TaskResult, ValidationIssue } from './validation-types.js';
 
-// Worker thread of src/taric/validate.ts: XSD validation with libxml2.
+// Worker thread of validate.ts: XSD validation with libxml2.
 //
 // It calls libxmljs's low-level libxml2 bindings rather than its document API
 // because, measured on a 40 MB envelope here: parseXml + validate takes
@@ -19,45 +19,6 @@ import type { ValidationIssue } from './envelope-writer.js';
 
 const UTF8 = 1; // XML_CHAR_ENCODING_UTF8
 const XML_ERR_ERROR = 2; // levels: 1 warning, 2 error, 3 fatal
-
-export interface ChunkTask {
-  kind: 'chunk';
-  id: number;
-  schemaPath: string;
-  /** Shared slot holding the chunk in its first `length` bytes (validate.ts). */
-  memory: SharedArrayBuffer;
-  length: number;
-  /** Lines of synthetic envelope header in front of the chunk (0 when it carries the file's own). */
-  prefixLines: number;
-  /** Line of the envelope file where the chunk's own text starts. */
-  firstLine: number;
-  maxIssues: number;
-}
-
-export interface FileTask {
-  kind: 'file';
-  id: number;
-  schemaPath: string;
-  path: string;
-  maxIssues: number;
-}
-
-/** Start-up: parse the schema now rather than inside the first chunk. */
-export interface LoadTask {
-  kind: 'load';
-  id: number;
-  schemaPath: string;
-}
-
-export interface TaskResult {
-  id: number;
-  issues: ValidationIssue[];
-  /** All issues found, including those beyond maxIssues. */
-  count: number;
-  /** Time the worker spent validating (for the benchmark's split of the timing). */
-  ms: number;
-  error?: string;
-}
 
 interface RawError {
   level: number;

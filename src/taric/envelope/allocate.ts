@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { TaricError } from './errors.js';
-import { getLastEnvelopeCounter, getLastTaricTransactionId, lockEnvelopesTable } from './store.js';
+import { TaricError } from '../errors.js';
+import { getLastEnvelopeCounter, getLastTaricTransactionId, lockEnvelopesTable } from '../store.js';
 
 // Envelope ids (YYxxxx) and TARIC transaction ids are allocated inside the one
 // database transaction that stores the envelopes using them, after

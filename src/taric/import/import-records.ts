@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
-import type { TaricRecord } from './model.js';
-import { getRecordType, isExportable } from './registry/index.js';
+import type { TaricRecord } from '../model.js';
+import { getRecordType, isExportable } from '../registry/index.js';
 import { checkRecord } from './values.js';
-import { ImportError, type ImportProblem } from './errors.js';
-import { insertRecords, insertTransactions, insertWorkbasket, type NewRecord } from './store.js';
+import { ImportError, type ImportProblem } from '../errors.js';
+import { insertRecords, insertTransactions, insertWorkbasket, type NewRecord } from '../store.js';
 
 // What the JSON and the XML importer share: the per-record checks against the
 // registry, the problem list (every problem up to a cap, so one run shows the

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import type { SourceTransaction } from './model.js';
+import type { SourceTransaction } from '../model.js';
 import { buildEnvelopes, type EnvelopeSink } from './envelope-writer.js';
-import { TaricError } from './errors.js';
-import { getEnvelope, readEnvelopeTransactions } from './store.js';
+import { TaricError } from '../errors.js';
+import { getEnvelope, readEnvelopeTransactions } from '../store.js';
 
 // The upload retry after a crash must send the same bytes under the same key
 // as the first attempt, so a stored envelope is rendered again from its

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import { EnvelopeIdSequence, readNextIds } from './allocate.js';
 import { envelopeFileName, fileSink, renderPending, selectWorkbaskets, type ExportOptions } from './export.js';
-import type { ValidationIssue } from './envelope-writer.js';
+import type { ValidationIssue } from './validation-types.js';
 
 // `herald envelopes dump`: the export's rendering and validation without its
 // side effects. Nothing is stored and no id is used; the ids in the files are
