@@ -31,6 +31,9 @@ describe('admin dashboard (headless Chromium)', () => {
 
   before(async function () {
     this.timeout(60_000);
+    if (!fs.existsSync(CHROMIUM)) {
+      throw new Error(`no Chromium at ${CHROMIUM}: this test drives Debian's headless Chromium; install it with \`apt-get install chromium\` (.ci/run does)`);
+    }
     const { db } = t.get();
     await insertAdminUser(db, 'operator', await hashPassword(PASSWORD));
     app = await buildServer({ db, config: loadConfig({ ADMIN_SESSION_SECRET: 'x'.repeat(40) }), log: quietLog, processMetrics: false, plugins: [adminRoutes] });
@@ -70,6 +73,9 @@ describe('admin dashboard (headless Chromium)', () => {
 
   it('logs in, shows counters, filters by error text and retries a permanently failed job until it is pending', async function () {
     this.timeout(60_000);
+    if (!fs.existsSync(CHROMIUM)) {
+      throw new Error(`no Chromium at ${CHROMIUM}: this test drives Debian's headless Chromium; install it with \`apt-get install chromium\` (.ci/run does)`);
+    }
     const { db } = t.get();
     const ok = await enqueueJob(db, 'notify-hmrc', { uploadId: 1 }, { subjectType: 'upload', subjectId: 1 });
     const doomed = await enqueueJob(db, 'notify-hmrc', { uploadId: 2 }, { subjectType: 'upload', subjectId: 2 });

@@ -138,7 +138,8 @@ describe('sandbox/commands: herald sandbox', function () {
   });
 
   it('prints KEY=value lines in text mode and stops on SIGINT', async () => {
-    const run = start(['sandbox', '--data-dir', dir, '--s3-port', '0', '--hmrc-port', '0', '--bucket', 'my-bucket']);
+    // Every stand-in on port 0: the defaults (4568-4571) may be taken by another suite on this machine.
+    const run = start(['sandbox', '--data-dir', dir, ...SANDBOXES.flatMap((d) => [`--${d.name}-port`, '0']), '--bucket', 'my-bucket']);
     await waitFor('the env lines', run, () => (/^HMRC_SRN=.+$/m.test(run.stdout()) ? true : undefined));
     const env = Object.fromEntries(
       run
