@@ -10,7 +10,10 @@ import '../../src/db/index.js'; // installs the pg type parsers Herald relies on
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 // One template per mocha run (the root process's pid), so runs side by side
-// never drop each other's template; mochaGlobalTeardown drops it.
+// never drop each other's template; mochaGlobalTeardown drops it. The root
+// process loads this module before it starts parallel workers, which inherit
+// the variable and so name the same template.
+process.env.HERALD_TEST_RUN ??= String(process.pid);
 export const TEMPLATE = `herald_test_template_${process.env.HERALD_TEST_RUN ?? process.pid}`;
 
 export function urlFor(database: string): string {

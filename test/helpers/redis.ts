@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Redis } from 'ioredis';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -17,4 +18,12 @@ export async function wipeRedisPrefix(prefix: string): Promise<number> {
   } finally {
     redis.disconnect();
   }
+}
+
+/** A key prefix of this file and process: files run side by side (or in parallel workers) never share keys. */
+export function redisPrefix(fileUrl: string, label = ''): string {
+  // Directory + file name: test/exporter/crash.test.ts and test/jobs/crash.test.ts may run in one process.
+  const file = new URL(fileUrl).pathname;
+  const stem = `${path.basename(path.dirname(file))}-${path.basename(file).replace(/\.test\.ts$/, '')}`;
+  return `herald-test:${stem}${label ? `-${label}` : ''}:${process.pid}`;
 }

@@ -1,11 +1,10 @@
-import path from 'node:path';
 import pino from 'pino';
 import type { Knex } from 'knex';
 import type { Logger } from '../../src/log.js';
-import { REDIS_URL, wipeRedisPrefix } from '../helpers/redis.js';
+import { REDIS_URL, redisPrefix, wipeRedisPrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 export { waitFor };
-export { REDIS_URL, wipeRedisPrefix };
+export { REDIS_URL, redisPrefix, wipeRedisPrefix };
 
 // Shared by the test/jobs files: test job kinds, a quiet logger, Redis key
 // prefixes per file, and a polling wait.
@@ -21,12 +20,6 @@ declare module '../../src/jobs/contract/types.js' {
 export const quietLog: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 /** A Redis key prefix of this test file's own (several test files share one Redis). */
-export function redisPrefix(fileUrl: string, label = ''): string {
-  // Directory + file name: test/exporter/crash.test.ts and test/jobs/crash.test.ts may run in one process.
-  const file = new URL(fileUrl).pathname;
-  const stem = `${path.basename(path.dirname(file))}-${path.basename(file).replace(/\.test\.ts$/, '')}`;
-  return `herald-test:${stem}${label ? `-${label}` : ''}:${process.pid}`;
-}
 
 
 

@@ -123,9 +123,6 @@ export async function seedInvoice(db: Knex, s: SeedInvoice): Promise<number> {
 }
 
 /** A Redis key prefix of this test file's own (several test files share one Redis). */
-export function redisPrefix(fileUrl: string): string {
-  return `herald-test:reports-${path.basename(new URL(fileUrl).pathname).replace(/\.test\.ts$/, '')}:${process.pid}`;
-}
 
 
 /**

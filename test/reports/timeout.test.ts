@@ -12,7 +12,8 @@ import { reportJobs } from '../../src/reports/jobs.js';
 import { createReportServices } from '../../src/reports/services.js';
 import { getReport, type ReportRow } from '../../src/reports/store.js';
 import { createS3Storage, s3OptionsFromConfig, type S3Storage } from '../../src/storage/s3.js';
-import { quietLog, REDIS_URL, redisPrefix, reportConfig, seedUpload, startS3, waitFor, wipeRedisPrefix, type S3Sandbox } from './support.js';
+import { quietLog, REDIS_URL, reportConfig, seedUpload, startS3, waitFor, wipeRedisPrefix, type S3Sandbox } from './support.js';
+import { redisPrefix } from '../helpers/redis.js';
 
 // The timeout with the real worker: real Postgres, real Redis (bee-queue
 // bells under this file's own key prefix), real S3 server. A generation is
