@@ -146,7 +146,7 @@ if (opts.json) {
     ['total s', `${f2(figures.totalSeconds)} (wall, render + md5 + write + validate)`],
     ['xmllint s', f2(figures.xmllintSeconds)],
     ['ratio total/xmllint', `${f2(figures.ratio)} (target <= 2.0)`],
-    ['peak RSS MB', `${peakRssMb.toFixed(0)} (whole process, worker included; ${baselineRssMb.toFixed(0)} before the run: node, module loader, libxmljs worker)`],
+    ['peak RSS MB', `${peakRssMb.toFixed(0)} (whole process, worker included; ${baselineRssMb.toFixed(0)} before the run: node, module loader, validation worker)`],
     ['RSS / envelope size', `${f2(figures.rssRatio)} (target <= 3.0)`],
   ];
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(20)} ${v}\n`);

@@ -1,8 +1,4 @@
 import { Command } from 'commander';
-
-// Herald runs on Node 20 by choice (the machines it is deployed to); the
-// pinned AWS SDK supports it and would otherwise print a notice on every run.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { reportFatal, withApp, printJson } from '../lib/cli/context.js';
 import { migrateLatest } from '../db/migrate.js';
 import { registerCommands } from './commands.js';

@@ -206,7 +206,7 @@ describe('taric.values', () => {
       return chars.join('');
     };
 
-    // libxml2 2.9 (bundled in libxmljs, and xmllint 2.9.14) mis-compiles
+    // libxml2 (libxml2-wasm's build, and xmllint 2.9.14) mis-compiles
     // counted repeats inside an alternation: [A-Z]{2}|[A-Z]{3} accepts "ABCD",
     // [0-9]{5}|[0-9]{3} accepts "1234567". Herald's check follows the XSD
     // spec there, so it is stricter than the export-time validation for

@@ -1,23 +1,22 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
-// A namespace import, not the default one: this module is also loaded as
-// CommonJS (tsx's require hook, see validate.ts), where the default import of
-// an __esModule-flagged CommonJS file is undefined.
-import * as xml from 'libxmljs/dist/lib/bindings/functions.js';
-import type { xmlSchemaPtr, xmlSchemaValidCtxtPtr } from 'libxmljs/dist/lib/bindings/types.js';
+import type { XsdValidator } from 'libxml2-wasm';
 import type { ChunkTask, FileTask, LoadTask, TaskResult, ValidationIssue } from './validation-types.js';
 
-// Worker thread of validate.ts: XSD validation with libxml2.
+// Worker thread of src/taric/envelope/validate.ts: XSD validation with libxml2,
+// compiled to WebAssembly (libxml2-wasm): no native build, so it runs on any
+// Node that Herald supports (libxmljs 1.0.11, used before, does not compile
+// against Node 24's V8).
 //
-// It calls libxmljs's low-level libxml2 bindings rather than its document API
-// because, measured on a 40 MB envelope here: parseXml + validate takes
-// 3.4 s and ~0.45 GB (a DOM, and the schema is re-parsed on every call),
-// while xmlSchemaValidateStream (SAX, no DOM) over 1 MB chunks takes 0.42 s
-// with the schema parsed once. This must be the only module that loads
-// libxmljs, and it runs in one worker only (see validate.ts); everything
-// else imports nothing but types from it.
+// libxml2-wasm offers document validation only (its build exports no
+// xmlSchemaValidateStream), so each chunk becomes a small document that is
+// validated against the schema parsed once and freed at once: memory stays
+// bounded by the chunk size. Whole files (validateEnvelopeFile: tests, small
+// files) are parsed whole. The wasm heap grows to its peak and never shrinks,
+// which is why libxml2-wasm is loaded here and nowhere else in the process;
+// everything else imports nothing but types from this module.
 
-const UTF8 = 1; // XML_CHAR_ENCODING_UTF8
 const XML_ERR_ERROR = 2; // levels: 1 warning, 2 error, 3 fatal
 
 interface RawError {
@@ -27,29 +26,62 @@ interface RawError {
   message: string;
 }
 
-const schemas = new Map<string, xmlSchemaValidCtxtPtr>();
+type Libxml2 = typeof import('libxml2-wasm');
 
-function validContext(schemaPath: string): xmlSchemaValidCtxtPtr {
-  const abs = path.resolve(schemaPath);
-  let ctxt = schemas.get(abs);
-  if (ctxt) return ctxt;
-  // The parser context is created from the absolute path so that the
-  // schema's xs:import schemaLocations resolve next to it (DESIGN.md).
-  const errors: RawError[] = [];
-  const schema = xml.withStructuredErrors<xmlSchemaPtr | null>((errs: RawError[]) => {
-    const parser = xml.xmlSchemaNewParserCtxt(abs);
-    const parsed = xml.xmlSchemaParse(parser);
-    xml.xmlSchemaFreeParserCtxt(parser);
-    errors.push(...errs);
-    return parsed;
+// An ES module with top-level await (the wasm instance), so it is loaded with
+// import(): under tsx this file runs as CommonJS (see validate.ts), where a
+// static import would be a require() of it, which Node refuses.
+let loading: Promise<Libxml2> | undefined;
+
+function libxml2(): Promise<Libxml2> {
+  loading ??= Promise.all([import('libxml2-wasm'), import('libxml2-wasm/lib/nodejs.mjs')]).then(([lib, node]) => {
+    node.xmlRegisterFsInputProviders(); // how libxml2 reads a schema's xs:import files
+    return lib;
   });
-  if (!schema) {
-    const detail = errors.filter((e) => e.level >= XML_ERR_ERROR).map((e) => e.message.trim());
-    throw new Error(`cannot load XSD ${abs}: ${detail.join('; ') || 'parse failed'}`);
+  return loading;
+}
+
+// XML_PARSE_BIG_LINES | XML_PARSE_NONET: lines past 65535 keep their number
+// (libxml2 caps them otherwise), and nothing is fetched from the network.
+const PARSE_OPTIONS = 4194304 | 2048;
+
+const schemas = new Map<string, XsdValidator>();
+
+function schemaValidator(lib: Libxml2, schemaPath: string): XsdValidator {
+  const abs = path.resolve(schemaPath);
+  let validator = schemas.get(abs);
+  if (validator) return validator;
+  // Parsed with its absolute path as URL so that the schema's xs:import
+  // schemaLocations resolve next to it.
+  let doc;
+  try {
+    doc = lib.XmlDocument.fromBuffer(fs.readFileSync(abs), { url: abs, option: PARSE_OPTIONS });
+    validator = lib.XsdValidator.fromDoc(doc);
+  } catch (err) {
+    const details = err instanceof lib.XmlLibError ? err.details.filter((d) => d.level >= XML_ERR_ERROR).map((d) => d.message.trim()) : [];
+    throw new Error(`cannot load XSD ${abs}: ${details.join('; ') || (err as Error).message}`);
+  } finally {
+    doc?.dispose();
   }
-  ctxt = xml.xmlSchemaNewValidCtxt(schema);
-  schemas.set(abs, ctxt);
-  return ctxt;
+  schemas.set(abs, validator);
+  return validator;
+}
+
+/** Parse `data` and validate it: the errors of whichever step failed. */
+function validate(lib: Libxml2, validator: XsdValidator, data: Uint8Array): RawError[] {
+  let doc;
+  try {
+    doc = lib.XmlDocument.fromBuffer(data, { option: PARSE_OPTIONS });
+    validator.validate(doc);
+    return [];
+  } catch (err) {
+    if (!(err instanceof lib.XmlLibError)) throw err;
+    const errors = err.details.filter((d) => d.level >= XML_ERR_ERROR).map((d) => ({ level: d.level, line: d.line, column: d.col, message: d.message }));
+    // A document libxml2 calls invalid is never reported valid, details or not.
+    return errors.length > 0 ? errors : [{ level: XML_ERR_ERROR, line: 0, column: 0, message: err.message }];
+  } finally {
+    doc?.dispose();
+  }
 }
 
 const NAMESPACES: Array<[string, string]> = [
@@ -90,43 +122,37 @@ function toIssues(errors: RawError[], maxIssues: number, mapLine: (l: number) =>
   });
 }
 
-function runChunk(task: ChunkTask): TaskResult {
-  const ctxt = validContext(task.schemaPath);
+function runChunk(lib: Libxml2, task: ChunkTask): TaskResult {
+  const validator = schemaValidator(lib, task.schemaPath);
   const data = Buffer.from(task.memory, 0, task.length);
-  const errors: RawError[] = xml.withStructuredErrors((errs: RawError[]) => {
-    // CreateMem copies: libxml2 frees the input buffer itself, and a
-    // "static" buffer over V8 memory crashed (SIGSEGV) when tried.
-    const input = xml.xmlParserInputBufferCreateMem(data, data.length, UTF8);
-    xml.xmlSchemaValidateStream(ctxt, input, UTF8, null, null);
-    return errs.filter((e) => e.level >= XML_ERR_ERROR);
-  });
+  const errors = validate(lib, validator, data);
   const mapLine = (l: number) => (l <= task.prefixLines ? l : task.firstLine + l - task.prefixLines - 1);
   return { id: task.id, issues: toIssues(errors, task.maxIssues, mapLine, data), count: errors.length, ms: 0 };
 }
 
-function runFile(task: FileTask): TaskResult {
-  const ctxt = validContext(task.schemaPath);
-  const errors: RawError[] = xml.withStructuredErrors((errs: RawError[]) => {
-    const rc = xml.xmlSchemaValidateFile(ctxt, path.resolve(task.path), 0);
-    const real = errs.filter((e) => e.level >= XML_ERR_ERROR);
-    // A file that cannot be read fails with -1 and no structured error.
-    if (rc !== 0 && real.length === 0) {
-      real.push({ level: XML_ERR_ERROR, line: 0, column: 0, message: rc < 0 ? `cannot read ${task.path}` : `libxml2 failed with code ${rc}` });
-    }
-    return real;
-  });
-  return { id: task.id, issues: toIssues(errors, task.maxIssues, (l) => l), count: errors.length, ms: 0 };
+function runFile(lib: Libxml2, task: FileTask): TaskResult {
+  const validator = schemaValidator(lib, task.schemaPath);
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(path.resolve(task.path));
+  } catch {
+    return { id: task.id, issues: [{ line: 0, message: `cannot read ${task.path}` }], count: 1, ms: 0 };
+  }
+  const errors = validate(lib, validator, data);
+  return { id: task.id, issues: toIssues(errors, task.maxIssues, (l) => l, data), count: errors.length, ms: 0 };
 }
 
-parentPort!.on('message', (task: ChunkTask | FileTask | LoadTask) => {
-  const started = performance.now();
+parentPort!.on('message', async (task: ChunkTask | FileTask | LoadTask) => {
   let result: TaskResult;
+  let started = performance.now();
   try {
+    const lib = await libxml2();
+    started = performance.now(); // the wasm start-up is not validation
     if (task.kind === 'load') {
-      validContext(task.schemaPath);
+      schemaValidator(lib, task.schemaPath);
       result = { id: task.id, issues: [], count: 0, ms: 0 };
     } else {
-      result = task.kind === 'chunk' ? runChunk(task) : runFile(task);
+      result = task.kind === 'chunk' ? runChunk(lib, task) : runFile(lib, task);
     }
   } catch (err) {
     result = { id: task.id, issues: [], count: 0, ms: 0, error: (err as Error).message };

@@ -12,13 +12,10 @@ import { HERALD_ENVELOPE_XSD } from './xsd.js';
 // each wrapped in the envelope's own header and footer, is equivalent to
 // validating the whole file (DESIGN.md); chunks keep memory bounded.
 //
-// ONE worker, and libxmljs nowhere else in the process: libxmljs's SWIG
-// bindings keep per-process type templates, so two live isolates using it
-// crash (tried here: two workers segfaulted when terminated; a worker plus
-// the main thread died with V8 "Cannot create a handle without a
-// HandleScope" in createWrap). Workers one after another are fine, so a
-// crashed worker is simply replaced. Tests read XML back with saxes and
-// validate through this module for the same reason.
+// ONE worker: on two cores the main thread renders while it validates, and
+// libxml2-wasm lives in that worker only (validate-worker.ts: its wasm heap
+// keeps its peak). A crashed worker is simply replaced. Tests read XML back
+// with saxes and validate through this module for the same reason.
 //
 // The worker starts on first use and stays for the life of the process
 // (start-up costs ~0.3 s with tsx and the schema parse); it holds the event
@@ -71,15 +68,10 @@ const { workerData } = require('node:worker_threads');
 require(workerData.tsx).register();
 require(workerData.entry);`;
 
-// Loading libxmljs creates thousands of binding functions; with V8's default
-// young generation that briefly commits ~50 MB of worker heap (RSS peak
-// +35 MB); capped at 4 MB it commits ~23 MB and validates as fast.
-const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
-
 function startWorker(): Worker {
-  if (!ENTRY.pathname.endsWith('.ts')) return new Worker(ENTRY, { resourceLimits: WORKER_LIMITS });
+  if (!ENTRY.pathname.endsWith('.ts')) return new Worker(ENTRY);
   const tsx = createRequire(import.meta.url).resolve('tsx/cjs/api');
-  return new Worker(BOOTSTRAP, { eval: true, workerData: { tsx, entry: fileURLToPath(ENTRY) }, resourceLimits: WORKER_LIMITS });
+  return new Worker(BOOTSTRAP, { eval: true, workerData: { tsx, entry: fileURLToPath(ENTRY) } });
 }
 
 export class Validator {
@@ -190,7 +182,8 @@ export interface FileValidation {
 }
 
 /**
- * Validate an XML file on disk (streaming, in the worker) against Herald's
+ * Validate an XML file on disk (parsed whole, in the worker: for tests and
+ * small files; envelopes being written are validated in chunks) against Herald's
  * envelope schema or another XSD, e.g. the published envelope.xsd kept beside
  * the repo. Issues carry the file's line numbers and, where libxml2 names
  * one, the element.

@@ -1,6 +1,6 @@
 // What the envelope writer, the validator (validate.ts) and its worker thread
 // (validate-worker.ts) say to each other. Types only, in a module of their
-// own: the worker must load nothing but libxmljs and these shapes, and the
+// own: the worker must load nothing but libxml2-wasm and these shapes, and the
 // writer and the validator must not import each other's types in a circle.
 
 /** One schema problem, at a line (and column) of the envelope file. */

@@ -1,8 +1,8 @@
 import { SaxesParser } from 'saxes';
 
 // A tiny element tree for reading XML back in tests. saxes (pure JS), not
-// libxmljs: libxmljs may live in one isolate only, and that is the
-// validation worker's (see src/taric/envelope/validate.ts).
+// libxml2-wasm: that lives in the validation worker only (see
+// src/taric/envelope/validate.ts).
 
 export interface XmlElement {
   /** Qualified name as written, e.g. "oub:record". */
