@@ -33,3 +33,33 @@ export async function migrateLatest(db: Knex): Promise<string[]> {
   const [, applied] = (await db.migrate.latest({ migrationSource: source })) as [number, string[]];
   return applied;
 }
+
+/**
+ * Migrations this code has that the database has not run, oldest first
+ * (empty: the schema is current, or newer, as during a rolling upgrade).
+ * Reads only; a database never migrated lacks them all.
+ */
+export async function pendingMigrations(db: Knex): Promise<string[]> {
+  const all = await source.getMigrations([]);
+  const { rows } = await db.raw(`SELECT to_regclass('knex_migrations') IS NOT NULL AS present`);
+  if (!(rows as { present: boolean }[])[0]?.present) return all;
+  const done = new Set(((await db.raw(`SELECT name FROM knex_migrations`)).rows as { name: string }[]).map((r) => r.name));
+  return all.filter((name) => !done.has(name));
+}
+
+export class SchemaBehindError extends Error {
+  constructor(readonly pending: string[]) {
+    super(`the database schema is behind this release (${pending.length} migration(s) not run: ${pending.join(', ')}); run \`herald migrate\` first`);
+    this.name = 'SchemaBehindError';
+  }
+}
+
+/**
+ * Long-running processes refuse a schema older than their code: new code on
+ * an old schema fails in ways no retry fixes, and the exit lets a supervisor
+ * restart them once `herald migrate` has run (docs/deploy.md).
+ */
+export async function requireCurrentSchema(db: Knex): Promise<void> {
+  const pending = await pendingMigrations(db);
+  if (pending.length > 0) throw new SchemaBehindError(pending);
+}

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliError, printJson, withApp } from '../cli/context.js';
+import { requireCurrentSchema } from '../db/migrate.js';
 import { createJobRunner, type JobRunner } from '../jobs/runner.js';
 import type { JobDefinition, PermanentFailureHook } from '../jobs/types.js';
 import type { Logger } from '../log.js';
@@ -86,6 +87,7 @@ export function registerHttpCommands(program: Command, definitions: readonly Job
 
 async function serve(opts: ServeOptions, definitions: readonly JobDefinition[], makeFailureHook?: (log: Logger) => PermanentFailureHook): Promise<void> {
   await withApp(async ({ config, db, embedded, log }) => {
+    await requireCurrentSchema(db);
     const app = await buildServer({ db, config, log });
     let runner: JobRunner | undefined;
     if (opts.worker ?? embedded) {

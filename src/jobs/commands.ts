@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { CliError, printJson } from '../cli/context.js';
 import { loadConfig } from '../config.js';
 import { openDb } from '../db/index.js';
-import { migrateLatest } from '../db/migrate.js';
+import { migrateLatest, requireCurrentSchema } from '../db/migrate.js';
 import { createLogger } from '../log.js';
 import { createJobRunner, type RunnerStats } from './runner.js';
 import type { JobDefinition, PermanentFailureHook } from './types.js';
@@ -66,6 +66,7 @@ async function runWorker(
   const handle = await openDb({ databaseUrl: config.DATABASE_URL, dataDir: config.HERALD_DATA_DIR, poolMax: concurrency + 4 });
   try {
     if (handle.embedded) await migrateLatest(handle.db);
+    await requireCurrentSchema(handle.db);
     const runner = createJobRunner({
       db: handle.db,
       definitions,
