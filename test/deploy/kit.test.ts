@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
-import { useTestDb } from '../helpers/db.js';
+import pg from 'pg';
+import { ADMIN_URL, urlFor, useTestDb } from '../helpers/db.js';
 import { REDIS_URL, quietLog } from '../jobs/support.js';
 
 // No container can be built and no systemd runs here, so the deployment kit
@@ -231,6 +232,45 @@ describe('deploy/kit: systemd units, Dockerfile and compose.yaml against the CLI
         await db('knex_migrations').insert(rows);
       }
     });
+  });
+
+  it('lets several hosts run herald migrate at once on an empty database: one applies, the other finds it current', async function () {
+    this.timeout(180_000);
+    const name = `herald_t_kit_empty_${process.pid}`;
+    const admin = async (sql: string) => {
+      const c = new pg.Client({ connectionString: ADMIN_URL });
+      await c.connect();
+      try {
+        await c.query(sql);
+      } finally {
+        await c.end();
+      }
+    };
+    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin(`CREATE DATABASE ${name}`);
+    let ok = false;
+    try {
+      const env = { ...process.env, DATABASE_URL: urlFor(name) };
+      const run = () =>
+        new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate', '--json'], { cwd: ROOT, env });
+          let out = '';
+          let err = '';
+          child.stdout.on('data', (d: Buffer) => (out += String(d)));
+          child.stderr.on('data', (d: Buffer) => (err += String(d)));
+          child.once('exit', (code) => resolve({ code, out, err }));
+        });
+      const results = await Promise.all([run(), run()]);
+      for (const r of results) expect(r.code, r.err).to.equal(0);
+      const applied = results.map((r) => (JSON.parse(r.out) as { applied: string[] }).applied.length).sort((a, b) => a - b);
+      expect(applied[0], 'the second found nothing to do').to.equal(0);
+      expect(applied[1], 'the first applied every migration').to.be.greaterThan(9);
+      ok = true;
+    } finally {
+      // Kept when the test failed, like every test database.
+      if (ok) await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      else process.stderr.write(`kept test database ${name}\n`);
+    }
   });
 
   describe('against a real server: the image HEALTHCHECK (run as Docker would) and the alert rules', () => {
