@@ -7,8 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
-import pg from 'pg';
-import { ADMIN_URL, urlFor, useTestDb } from '../helpers/db.js';
+import { admin as adminDb, urlFor, useTestDb } from '../helpers/db.js';
 import { REDIS_URL, quietLog } from '../jobs/support.js';
 
 // No container can be built and no systemd runs here, so the deployment kit
@@ -237,15 +236,7 @@ describe('deploy/kit: systemd units, Dockerfile and compose.yaml against the CLI
   it('lets several hosts run herald migrate at once on an empty database: one applies, the other finds it current', async function () {
     this.timeout(180_000);
     const name = `herald_t_kit_empty_${process.pid}`;
-    const admin = async (sql: string) => {
-      const c = new pg.Client({ connectionString: ADMIN_URL });
-      await c.connect();
-      try {
-        await c.query(sql);
-      } finally {
-        await c.end();
-      }
-    };
+    const admin = (sql: string) => adminDb((c) => c.query(sql));
     await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin(`CREATE DATABASE ${name}`);
     let ok = false;
