@@ -173,6 +173,9 @@ const schema = z.object({
 
 export type Config = z.infer<typeof schema>;
 
+/** Every setting Herald reads, in schema order (.env.example and the deployment kit are checked against it). */
+export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Config)[];
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);

@@ -21,6 +21,18 @@ export function isNodePostgres(db: Knex | Knex.Transaction): boolean {
   return client === 'pg' || client === 'postgres' || client === 'postgresql';
 }
 
+/**
+ * The settings to open a connection of one's own to the same Postgres (LISTEN,
+ * after-commit NOTIFY, the migration lock), or null for the embedded database.
+ */
+export function pgConnectionOf(db: Knex | Knex.Transaction): string | pg.ClientConfig | null {
+  if (!isNodePostgres(db)) return null;
+  const c = (db.client.config as Knex.Config).connection;
+  if (typeof c === 'string') return c;
+  if (c && typeof c === 'object') return c as pg.ClientConfig;
+  return null;
+}
+
 export interface OpenDbOptions {
   databaseUrl?: string | undefined;
   dataDir?: string;

@@ -3,6 +3,7 @@ import { CliError, printJson, withApp, type WithWiredApp } from '../lib/cli/cont
 import type { JobRunner } from '../jobs/runtime/runner.js';
 import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
 import type { RoutesPlugin } from './route-types.js';
+import { requireCurrentSchema } from '../db/migrate.js';
 import { ApiKeyNameTaken, createApiKey } from './api-keys.js';
 import { buildServer } from './server.js';
 import { listApiKeys, revokeApiKey } from './store.js';
@@ -92,6 +93,7 @@ export function registerHttpCommands(program: Command, withServeApp: WithWiredAp
 
 async function serve(opts: ServeOptions, withServeApp: WithWiredApp<ServeWiring>): Promise<void> {
   await withServeApp(async ({ config, db, embedded, log, jobs, routes }) => {
+    await requireCurrentSchema(db);
     const app = await buildServer({ db, config, log, plugins: routes });
     let runner: JobRunner | undefined;
     if (opts.worker ?? embedded) {

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliError, printJson, type WithWiredApp } from '../lib/cli/context.js';
+import { requireCurrentSchema } from '../db/migrate.js';
 import type { JobsRuntime } from './runtime/jobs-runtime.js';
 import type { RunnerStats } from './runtime/runner.js';
 
@@ -46,39 +47,39 @@ export function registerWorkerCommand(program: Command, withJobs: WithWiredApp<{
 }
 
 async function runWorker(withJobs: WithWiredApp<{ jobs: JobsRuntime }>, opts: WorkerOptions): Promise<RunnerStats> {
-  // Each running job holds a connection for its claim/record; the sweeper and heartbeats need a few more.
-  const concurrency = opts.concurrency;
   return withJobs(
     async ({ db, config, log, jobs }) => {
-      const runner = jobs.createRunner(db, { concurrency: concurrency ?? config.JOBS_CONCURRENCY });
-        try {
-          await runner.start();
-        } catch (err) {
-          await runner.stop({ graceMs: 0 });
-          throw new CliError(`worker could not start: ${(err as Error).message}`);
-        }
-        await new Promise<void>((resolve) => {
-          let signals = 0;
-          const onSignal = (signal: NodeJS.Signals) => {
-            signals++;
-            if (signals === 1) {
-              log.info({ signal, graceMs: opts.grace }, `${signal}: finishing running jobs (send it again to abort them)`);
-              runner.stop({ graceMs: opts.grace }).then(done, done);
-            } else {
-              log.warn({ signal }, `${signal} again: aborting running jobs`);
-              void runner.stop();
-            }
-          };
-          const done = () => {
-            process.off('SIGTERM', onSignal);
-            process.off('SIGINT', onSignal);
-            resolve();
-          };
-          process.on('SIGTERM', onSignal);
-          process.on('SIGINT', onSignal);
-        });
-        return runner.stats();
+      await requireCurrentSchema(db);
+      const runner = jobs.createRunner(db, { concurrency: opts.concurrency ?? config.JOBS_CONCURRENCY });
+      try {
+        await runner.start();
+      } catch (err) {
+        await runner.stop({ graceMs: 0 });
+        throw new CliError(`worker could not start: ${(err as Error).message}`);
+      }
+      await new Promise<void>((resolve) => {
+        let signals = 0;
+        const onSignal = (signal: NodeJS.Signals) => {
+          signals++;
+          if (signals === 1) {
+            log.info({ signal, graceMs: opts.grace }, `${signal}: finishing running jobs (send it again to abort them)`);
+            runner.stop({ graceMs: opts.grace }).then(done, done);
+          } else {
+            log.warn({ signal }, `${signal} again: aborting running jobs`);
+            void runner.stop();
+          }
+        };
+        const done = () => {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          resolve();
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
+      return runner.stats();
     },
-    { poolMax: (config) => (concurrency ?? config.JOBS_CONCURRENCY) + 4 },
+    // Each running job holds a connection for its claim/record; the sweeper and heartbeats need a few more.
+    { poolMax: (config) => (opts.concurrency ?? config.JOBS_CONCURRENCY) + 4 },
   );
 }

@@ -7,7 +7,7 @@ import { startBatchLoop, type BatchLoop } from './batch-loop.js';
 import { BeeQueueDoorbell } from './bee-doorbell.js';
 import { LocalDoorbell, type Doorbell } from './doorbell.js';
 import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
-import { pgConnectionOf } from '../store/announce.js';
+import { pgConnectionOf } from '../../db/index.js';
 import { JobListener } from './listener.js';
 import { RingTimers } from './ring-timers.js';
 import { createBatcher } from '../../lib/batcher.js';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
-import { isNodePostgres } from '../../db/index.js';
+import { pgConnectionOf } from '../../db/index.js';
 import { CHANNEL } from './runs.js';
 
 // After-commit announcements for the rows enqueueJob writes.
@@ -17,15 +17,6 @@ import { CHANNEL } from './runs.js';
 // outage is the sweeper's, like any other missed bell.
 
 const pools = new Map<string, pg.Pool>();
-
-/** The connection settings to announce with, or null when the database is not a Postgres server (embedded PGlite). */
-export function pgConnectionOf(db: Knex | Knex.Transaction): string | pg.ClientConfig | null {
-  if (!isNodePostgres(db)) return null;
-  const c = (db.client.config as Knex.Config).connection;
-  if (typeof c === 'string') return c;
-  if (c && typeof c === 'object') return c as pg.ClientConfig;
-  return null;
-}
 
 function poolFor(connection: string | pg.ClientConfig): pg.Pool {
   const key = typeof connection === 'string' ? connection : JSON.stringify(connection);
