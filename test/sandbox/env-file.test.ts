@@ -111,16 +111,18 @@ describe('sandbox/env-file: writing the sandbox settings for .env use', () => {
 
     it('writes a new file holding exactly the settings it prints, which Herald loads', async () => {
       const file = path.join(dir, '.env.sandbox'); // does not exist yet: the case node's own --env-file flag would kill
-      running = herald(['sandbox', '--json', '--data-dir', path.join(dir, 'data'), '--write-env-file', file, ...ports]);
+      // A local: afterEach clears `running` while a timed-out test's timer may still fire.
+      const run = herald(['sandbox', '--json', '--data-dir', path.join(dir, 'data'), '--write-env-file', file, ...ports]);
+      running = run;
       const printed = await new Promise<{ env: Record<string, string>; envFile: string }>((resolve, reject) => {
         const timer = setInterval(() => {
           try {
-            resolve(JSON.parse(running!.stdout()));
+            resolve(JSON.parse(run.stdout()));
             clearInterval(timer);
           } catch {
-            if (running!.child.exitCode !== null) {
+            if (run.child.exitCode !== null || run.child.signalCode !== null) {
               clearInterval(timer);
-              reject(new Error(`herald exited ${running!.child.exitCode}: ${running!.stderr()}`));
+              reject(new Error(`herald exited ${run.child.exitCode ?? run.child.signalCode}: ${run.stderr()}`));
             }
           }
         }, 50);
