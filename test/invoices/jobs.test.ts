@@ -28,7 +28,7 @@ describe('invoices.jobs', () => {
     expect(counts.failedPermanent).to.equal(1);
     const failed = await db('invoice_requests').where({ id: request.id }).first();
     expect(failed.status).to.equal('failed');
-    expect(failed.error_message).to.match(/^gave up: stalled 6 times/);
+    expect(failed.error_message).to.match(/^\[stalled\] gave up: stalled 6 times/);
     expect(await db('invoice_requests').where({ id: other.id }).first()).to.include({ status: 'pending' });
   });
 
