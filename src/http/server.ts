@@ -151,9 +151,8 @@ function clientMistake(err: FastifyError, status: number): HttpError {
   if (status === 413) return at('PAYLOAD_TOO_LARGE', 'body', `must be at most ${BODY_LIMIT} bytes`);
   if (status === 415) return at('UNSUPPORTED_MEDIA_TYPE', 'content-type', `unsupported Content-Type: ${err.message}`);
   if (err.code === 'FST_CSRF_INVALID_TOKEN' || err.code === 'FST_CSRF_MISSING_SECRET') return new HttpError('CSRF_REJECTED', undefined, { field: '_csrf' }, { cause: err });
-  if (/forbidden prototype property/.test(err.message)) {
-    return at('INVALID_BODY', 'body', 'must not contain a "__proto__" key or a "constructor" with a "prototype" (prototype poisoning)');
-  }
+  // Fastify drops the parser's reason: a syntax error and a poisoning attempt look the same.
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return at('INVALID_BODY', 'body', 'must be valid JSON, with no "__proto__" key and no "constructor" holding a "prototype"');
   if (err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return at('INVALID_BODY', 'content-length', err.message);
   return at('INVALID_BODY', 'body', err.message);
 }
