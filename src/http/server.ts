@@ -107,7 +107,7 @@ function installAuth(app: FastifyInstance, verifier: ApiKeyVerifier): void {
 
 function installErrorHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler(async (req) => {
-    throw new HttpError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
+    throw new HttpError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`, { field: 'url' });
   });
 
   app.setErrorHandler(async (err: FastifyError, req, reply) => {

@@ -137,7 +137,8 @@ async function syncInvoiceRoutes(base: FastifyInstance, { db, now }: RouteDeps):
     async (req) => {
       const found = await findInvoicesByNumber(db, req.params.invoiceNumber, req.query.supplierId);
       if (found.length === 0) {
-        throw new HttpError('NOT_FOUND', `invoice ${req.params.invoiceNumber} not found`, { field: 'invoiceNumber' });
+        const of = req.query.supplierId === undefined ? '' : ` of supplier ${req.query.supplierId}`;
+        throw new HttpError('NOT_FOUND', `invoice ${req.params.invoiceNumber}${of} not found`, { field: 'invoiceNumber' });
       }
       if (found.length > 1) {
         throw new HttpError('AMBIGUOUS_INVOICE_NUMBER', undefined, { field: 'supplierId', supplierIds: found.map((i) => i.supplier_party_id) });
