@@ -7,6 +7,7 @@ import { OperationRefused, refetchPdf, repollInvoice } from '../providers/operat
 import { clearJob, retryJob, searchJobs } from '../jobs/store/admin.js';
 import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
 import { DEFAULT_UNSTICK_AFTER_MS, queueStatus, retryTarget, unstick } from '../queue/operations.js';
+import { BIGINT_ID_MAX, DATE_LIMIT, addDays, digitsInt, idText, isoDate, safeRedirect, text } from '../lib/boundary.js';
 import { esc, layout } from './html.js';
 import { checkLogin, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
 import { listEnvelopeViews, listInvoiceRequestViews } from './store-views.js';
@@ -25,24 +26,36 @@ declare module 'fastify' {
 }
 
 const page = { config: { public: true, html: true }, schema: { hide: true } } as const;
-const idParams = z.object({ id: z.coerce.number().int().min(1, { message: 'must be a job id' }) });
-const backBody = z.object({ _csrf: z.string().optional(), back: z.string().optional() }).passthrough();
-const dateText = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date YYYY-MM-DD' });
+// Boundary types (src/lib/boundary.ts): uploads and invoices are int4 ids, jobs bigserial.
+const intIdParams = z.object({ id: idText() });
+const jobIdParams = z.object({ id: idText(BIGINT_ID_MAX) });
+const backBody = z.object({ _csrf: text({ max: 200 }).optional(), back: text({ max: 2000 }).optional() }).passthrough();
+const flash = text({ max: 300 }).optional();
+const dateFilter = isoDate().or(z.literal('')).optional();
 const jobsQuery = z.object({
   status: z.enum(JOB_STATUSES).or(z.literal('')).optional(),
-  kind: z.string().max(100).optional(),
-  subject: z.string().max(200).optional(),
-  error: z.string().max(500).optional(),
-  from: dateText.or(z.literal('')).optional(),
-  to: dateText.or(z.literal('')).optional(),
+  kind: text({ max: 100 }).optional(),
+  subject: text({ max: 200 }).optional(),
+  error: text({ max: 500 }).optional(),
+  from: dateFilter,
+  to: dateFilter,
   order: z.enum(['asc', 'desc']).default('desc'),
-  page: z.coerce.number().int().min(1).max(100_000).default(1),
-  done: z.string().max(300).optional(),
+  page: digitsInt({ min: 1, max: 100_000 }).default(1),
+  done: flash,
 });
+const loginBody = z
+  .object({
+    _csrf: text({ max: 200 }).optional(),
+    name: text({ max: 200 }).optional(),
+    password: text({ max: 1000 }).optional(),
+    apiKey: text({ max: 200 }).optional(),
+    next: text({ max: 2000 }).optional(),
+  })
+  .passthrough();
 
-/** Only redirect back inside /admin (an open redirect would serve phishing). */
+/** Only redirect back inside /admin (an open redirect would serve phishing), to a plain ASCII path. */
 function safeBack(back: string | undefined, fallback = '/admin'): string {
-  return back && /^\/admin(\/|\?|$)/.test(back) && !back.startsWith('//') ? back : fallback;
+  return safeRedirect(back, { under: '/admin', fallback });
 }
 
 function withFlash(url: string, message: string): string {
@@ -83,12 +96,12 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
   const guardedPost = { ...page, preHandler: [requireAdmin, app.csrfProtection] };
   const chrome = (req: FastifyRequest, reply: FastifyReply) => ({ csrf: reply.generateCsrf(), who: req.admin!.name });
 
-  app.get('/admin/login', { ...page, schema: { hide: true, querystring: z.object({ next: z.string().optional() }) } }, async (req, reply) => {
+  app.get('/admin/login', { ...page, schema: { hide: true, querystring: z.object({ next: text({ max: 2000 }).optional() }) } }, async (req, reply) => {
     const { next } = req.query as { next?: string };
     return html(reply, loginPage(reply.generateCsrf(), { next: safeBack(next) }));
   });
 
-  app.post('/admin/login', { ...page, preHandler: app.csrfProtection }, async (req, reply) => {
+  app.post('/admin/login', { ...page, schema: { hide: true, body: loginBody }, preHandler: app.csrfProtection }, async (req, reply) => {
     const form = (req.body ?? {}) as { name?: string; password?: string; apiKey?: string; next?: string };
     const who = await checkLogin(db, form);
     if (!who) {
@@ -110,8 +123,8 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
       status: f.status || undefined, kind: f.kind || undefined, subject: f.subject?.trim() || undefined, error: f.error?.trim() || undefined,
       from: f.from || undefined, to: f.to || undefined, order: f.order, page: f.page,
     };
-    const to = filters.to ? new Date(`${filters.to}T00:00:00Z`) : undefined;
-    if (to) to.setUTCDate(to.getUTCDate() + 1); // "to" includes its whole day
+    // "to" includes its whole day; the boundary keeps to + 1 day within DATE_LIMIT.
+    const to = filters.to ? new Date(`${addDays(filters.to, 1) ?? DATE_LIMIT}T00:00:00Z`) : undefined;
     const [status, found, kinds] = await Promise.all([
       queueStatus(db, deps.now()),
       searchJobs(db, {
@@ -130,14 +143,14 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
     return html(reply, layout('Jobs', body, { ...c, flash: f.done }));
   });
 
-  app.post('/admin/jobs/:id/retry', { ...guardedPost, schema: { hide: true, params: idParams, body: backBody } }, async (req, reply) => {
+  app.post('/admin/jobs/:id/retry', { ...guardedPost, schema: { hide: true, params: jobIdParams, body: backBody } }, async (req, reply) => {
     const { id } = req.params as { id: number };
     const row = await retryJob(db, id);
     const back = safeBack((req.body as { back?: string }).back);
     return reply.redirect(withFlash(back, row ? `job ${id} is pending again` : `job ${id} was not failed (nothing done)`), 303);
   });
 
-  app.post('/admin/jobs/:id/clear', { ...guardedPost, schema: { hide: true, params: idParams, body: backBody } }, async (req, reply) => {
+  app.post('/admin/jobs/:id/clear', { ...guardedPost, schema: { hide: true, params: jobIdParams, body: backBody } }, async (req, reply) => {
     const { id } = req.params as { id: number };
     const row = await clearJob(db, id);
     const back = safeBack((req.body as { back?: string }).back);
@@ -154,13 +167,13 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
     return reply.redirect(withFlash('/admin', `${rows.length} stuck job(s) are pending again`), 303);
   });
 
-  app.get('/admin/taric', { ...guarded, schema: { hide: true, querystring: z.object({ done: z.string().max(300).optional() }) } }, async (req, reply) => {
+  app.get('/admin/taric', { ...guarded, schema: { hide: true, querystring: z.object({ done: flash }) } }, async (req, reply) => {
     const c = chrome(req, reply);
     return html(reply, layout('TARIC envelopes', renderTaric(await listEnvelopeViews(db), c.csrf), { ...c, flash: (req.query as { done?: string }).done }));
   });
 
   // The same as `herald notify retry --upload ID`.
-  app.post('/admin/uploads/:id/notify', { ...guardedPost, schema: { hide: true, params: idParams, body: backBody } }, async (req, reply) => {
+  app.post('/admin/uploads/:id/notify', { ...guardedPost, schema: { hide: true, params: intIdParams, body: backBody } }, async (req, reply) => {
     const { id } = req.params as { id: number };
     let message: string;
     try {
@@ -175,7 +188,7 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
 
   app.get(
     '/admin/invoices',
-    { ...guarded, schema: { hide: true, querystring: z.object({ id: z.string().max(100).optional(), done: z.string().max(300).optional() }) } },
+    { ...guarded, schema: { hide: true, querystring: z.object({ id: text({ max: 100 }).optional(), done: flash }) } },
     async (req, reply) => {
       const q = req.query as { id?: string; done?: string };
       const c = chrome(req, reply);
@@ -190,7 +203,7 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
     repoll: async (id: number) => `invoice ${id}: polling restarted (round ${(await repollInvoice(db, config, id)).poll_generation})`,
   };
   for (const [action, run] of Object.entries(invoiceActions)) {
-    app.post(`/admin/invoices/:id/${action}`, { ...guardedPost, schema: { hide: true, params: idParams, body: backBody } }, async (req, reply) => {
+    app.post(`/admin/invoices/:id/${action}`, { ...guardedPost, schema: { hide: true, params: intIdParams, body: backBody } }, async (req, reply) => {
       const { id } = req.params as { id: number };
       let message: string;
       try {

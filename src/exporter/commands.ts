@@ -1,7 +1,8 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { Knex } from 'knex';
 import { CliError, printJson, type AppContext, type WithWiredApp } from '../lib/cli/context.js';
 import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
+import { wholeNumber } from '../lib/cli/args.js';
 import { progressBar } from '../lib/cli/progress.js';
 import { enqueueJob } from '../jobs/store/enqueue.js';
 import { getJob } from '../jobs/store/runs.js';
@@ -19,12 +20,8 @@ import { queueNotificationResend, ResendRefused } from './notify.js';
 // and HMRC has been told (or notifications are switched off).
 // `herald notify retry`: notification-only retries; never uploads again.
 
-function positiveInt(label: string) {
-  return (value: string): number => {
-    if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${label}: must be a positive whole number, got "${value}"`);
-    return Number(value);
-  };
-}
+// A wait longer than this would overflow Node's timers (2^31 - 1 ms) and fire at once.
+const MAX_TIMEOUT_S = 2_147_483;
 
 async function dbNow(db: Knex): Promise<Date> {
   const { rows } = await db.raw('SELECT now() AS now');
@@ -110,7 +107,7 @@ export function registerExporterCommands(program: Command, withApp: WithWiredApp
         '(--wait follows it). Exit 0 only when every envelope is uploaded and notified.',
     )
     .option('--wait', 'with REDIS_URL: wait until the workers finish the run and report it')
-    .option('--timeout <seconds>', 'how long to wait for retries / workers before giving up', positiveInt('--timeout'), 120)
+    .option('--timeout <seconds>', 'how long to wait for retries / workers before giving up', wholeNumber('--timeout', { max: MAX_TIMEOUT_S }), 120)
     .option('--json', 'print the result as JSON')
     .action(async (opts: { wait?: boolean; timeout: number; json?: boolean }) => {
       const out = await withApp((app) => runUpload(app, opts));
@@ -132,7 +129,7 @@ export function registerExporterCommands(program: Command, withApp: WithWiredApp
   notify
     .command('retry')
     .description('Send HMRC notifications again, without uploading anything: for one upload (even if already notified), or for every permanently failed notification')
-    .option('--upload <id>', 'the upload (uploads.id) to notify again', positiveInt('--upload'))
+    .option('--upload <id>', 'the upload (uploads.id) to notify again', wholeNumber('--upload'))
     .option('--all-failed', 'every notify-hmrc job that failed permanently')
     .option('--json', 'print the queued jobs as JSON')
     .action(async (opts: { upload?: number; allFailed?: boolean; json?: boolean }) => {

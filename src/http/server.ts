@@ -1,4 +1,5 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { Socket } from 'node:net';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import type { Knex } from 'knex';
@@ -6,7 +7,7 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { ApiKeyVerifier, apiKeyFromHeader, type ApiKeyPrincipal } from './api-keys.js';
-import { HttpError, formatFieldPath } from './errors.js';
+import { HTTP_ERRORS, HttpError, formatFieldPath, type HttpErrorCode } from './errors.js';
 import { escapeHtml } from '../lib/html.js';
 import type { RouteDeps, RoutesPlugin } from './route-types.js';
 import { installMetrics } from './metrics.js';
@@ -53,6 +54,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     genReqId: () => `req-${Math.random().toString(36).slice(2, 10)}`,
+    // Fastify answers these itself, before any route: in Herald's shape too.
+    frameworkErrors: (err, _req, reply) => {
+      const code = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URI_TOO_LONG' : 'BAD_URL';
+      const message = code === 'URI_TOO_LONG' ? undefined : 'url: the path is not valid percent-encoded UTF-8';
+      (reply as FastifyReply).code(HTTP_ERRORS[code].status).send(new HttpError(code, message, { field: 'url' }).toBody());
+    },
+    clientErrorHandler: answerClientError,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -99,7 +107,7 @@ function installAuth(app: FastifyInstance, verifier: ApiKeyVerifier): void {
 
 function installErrorHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler(async (req) => {
-    throw new HttpError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
+    throw new HttpError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`, { field: 'url' });
   });
 
   app.setErrorHandler(async (err: FastifyError, req, reply) => {
@@ -128,12 +136,40 @@ export function toHttpError(err: FastifyError, reqId: string): HttpError {
     return new HttpError('VALIDATION_FAILED', errors[0]!.message, { field: errors[0]!.field, errors });
   }
   const status = err.statusCode ?? 500;
-  if (status === 413) return new HttpError('PAYLOAD_TOO_LARGE', undefined, {}, { cause: err });
-  if (status === 415) return new HttpError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type: ${err.message}`, {}, { cause: err });
-  // Fastify's own 4xx (bad JSON, empty body) say what is wrong and nothing secret.
-  if (status >= 400 && status < 500) return new HttpError('INVALID_BODY', err.message, {}, { cause: err });
+  if (status >= 400 && status < 500) return clientMistake(err, status);
   if (isUnavailable(err)) return new HttpError('UNAVAILABLE', undefined, { requestId: reqId }, { cause: err });
   return new HttpError('INTERNAL', `internal error (request ${reqId}); see the server log`, { requestId: reqId }, { cause: err });
+}
+
+/**
+ * Fastify's and its plugins' own 4xx (body parsing, content type, CSRF), as
+ * the catalogue's codes, each naming the part of the request at fault. Their
+ * messages say what is wrong and nothing secret.
+ */
+function clientMistake(err: FastifyError, status: number): HttpError {
+  const at = (code: HttpErrorCode, field: string, message: string) => new HttpError(code, `${field}: ${message}`, { field }, { cause: err });
+  if (status === 413) return at('PAYLOAD_TOO_LARGE', 'body', `must be at most ${BODY_LIMIT} bytes`);
+  if (status === 415) return at('UNSUPPORTED_MEDIA_TYPE', 'content-type', `unsupported Content-Type: ${err.message}`);
+  if (err.code === 'FST_CSRF_INVALID_TOKEN' || err.code === 'FST_CSRF_MISSING_SECRET') return new HttpError('CSRF_REJECTED', undefined, { field: '_csrf' }, { cause: err });
+  // Fastify drops the parser's reason: a syntax error and a poisoning attempt look the same.
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return at('INVALID_BODY', 'body', 'must be valid JSON, with no "__proto__" key and no "constructor" holding a "prototype"');
+  if (err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return at('INVALID_BODY', 'content-length', err.message);
+  return at('INVALID_BODY', 'body', err.message);
+}
+
+// Malformed HTTP (a header block over Node's limit, a request that never
+// finished arriving): no route, no reply object, only the socket.
+const CLIENT_ERRORS: Record<string, HttpErrorCode> = { HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE', ERR_HTTP_REQUEST_TIMEOUT: 'REQUEST_TIMEOUT' };
+
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code = CLIENT_ERRORS[err.code ?? ''] ?? 'BAD_REQUEST';
+  const { status } = HTTP_ERRORS[code];
+  const body = JSON.stringify(new HttpError(code, undefined, { field: code === 'HEADERS_TOO_LARGE' ? 'headers' : 'request' }).toBody());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${code}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 // The database is down or the pool is exhausted: the client should retry.

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
+import { parseWholeNumber } from '../lib/cli/args.js';
 import { CliError, printJson, withApp } from '../lib/cli/context.js';
-import { InvoiceInputError } from './errors.js';
+import { InvoiceInputError, NumberingExhausted } from './errors.js';
 import { generateInvoice } from './generate.js';
 import { loadInvoiceResponse, toPartyResponse } from './present.js';
 import { countInvoiceRequestsByStatus } from './request-store.js';
@@ -111,6 +112,7 @@ export function registerInvoiceCommands(program: Command): void {
           return (await loadInvoiceResponse(db, made.id))!;
         } catch (err) {
           if (err instanceof InvoiceInputError) throw new CliError(`--file: ${err.message}`, 2);
+          if (err instanceof NumberingExhausted) throw new CliError(err.message);
           throw err;
         }
       });
@@ -124,9 +126,9 @@ export function registerInvoiceCommands(program: Command): void {
     .option('--supplier <id>', 'supplier id, when several suppliers use the number')
     .option('--json', 'print the InvoiceResponse as JSON')
     .action(async (number: string, o: { supplier?: string; json?: boolean }) => {
-      if (o.supplier !== undefined && !/^\d+$/.test(o.supplier)) throw new CliError(`--supplier: must be a supplier id, got "${o.supplier}"`, 2);
+      const supplierId = o.supplier === undefined ? undefined : parseWholeNumber('--supplier', o.supplier);
       const invoice = await withApp(async ({ db }) => {
-        const found = await findInvoicesByNumber(db, number, o.supplier === undefined ? undefined : Number(o.supplier));
+        const found = await findInvoicesByNumber(db, number, supplierId);
         if (found.length === 0) throw new CliError(`no invoice ${number}${o.supplier ? ` for supplier ${o.supplier}` : ''}`);
         if (found.length > 1) throw new CliError(`several suppliers use ${number} (${found.map((f) => f.supplier_party_id).join(', ')}): add --supplier`, 2);
         return (await loadInvoiceResponse(db, found[0]!.id))!;

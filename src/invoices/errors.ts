@@ -17,3 +17,20 @@ export class InvoiceInputError extends Error {
     this.name = 'InvoiceInputError';
   }
 }
+
+/**
+ * The supplier has issued its last number (INVOICE_NUMBER_MAX, numbering.ts).
+ * Permanent: nothing is written; the routes answer 409 NUMBERING_EXHAUSTED
+ * and a queued request becomes FAILED. The way on is a new supplier (a new
+ * numbering), which is a business decision, not something to retry.
+ */
+export class NumberingExhausted extends Error {
+  readonly field = 'supplierId';
+  constructor(
+    readonly supplierId: number,
+    readonly nextNumber: number,
+  ) {
+    super(`numbering exhausted for supplier ${supplierId}: invoice numbers stop at ${Number.MAX_SAFE_INTEGER} (the next would be ${nextNumber}); invoice under a new supplier`);
+    this.name = 'NumberingExhausted';
+  }
+}

@@ -2,10 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from '../http/errors.js';
 import { escapeHtml } from '../lib/html.js';
 import type { RouteDeps } from '../http/route-types.js';
-import { InvoiceInputError } from './errors.js';
 import { generateInvoice } from './generate.js';
 import { loadInvoiceResponse } from './present.js';
-import { toInputHttpError } from './routes.js';
+import { invoiceHttpError } from './http-errors.js';
 import { describeFirstIssue, generateInvoiceRequest } from './schemas.js';
 
 // The UI form: GET /invoices/new shows it, POST /invoices/generate takes the
@@ -33,8 +32,7 @@ export async function invoiceFormRoutes(app: FastifyInstance, { db, now }: Route
     try {
       generated = await generateInvoice(db, parsed.data, { now });
     } catch (err) {
-      if (err instanceof InvoiceInputError) throw toInputHttpError(err);
-      throw err;
+      throw invoiceHttpError(err);
     }
     const invoice = (await loadInvoiceResponse(db, generated.id))!;
     const jsonUrl = `/api/v1/invoices/${encodeURIComponent(invoice.invoiceNumber)}?supplierId=${invoice.supplierId}`;

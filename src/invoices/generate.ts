@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
 import { crashPoint } from '../lib/crash-point.js';
-import { InvoiceInputError } from './errors.js';
+import { addDays } from '../lib/boundary.js';
+import { InvoiceInputError, NumberingExhausted } from './errors.js';
 import { computeInvoice, normalizeDecimal } from './money.js';
-import { lockSupplierForNumbering, takeNumbers } from './numbering.js';
+import { lockSupplierForNumbering, nextInvoiceNumberInt, numbersLeft, takeNumbers } from './numbering.js';
 import { claimPendingInvoiceRequests, completeInvoiceRequests, failInvoiceRequest, type InvoiceRequestRow } from './request-store.js';
 import { describeFirstIssue, generateInvoiceRequest, type GenerateInvoiceRequest } from './schemas.js';
 import { getInvoiceByRequest, getPartiesById, getParty, insertNumberedInvoices, type NewInvoice, type NewInvoiceItem, type PartyRow } from './store.js';
@@ -64,8 +65,12 @@ export async function generateInvoice(db: Knex, input: GenerateInvoiceRequest, o
       const existing = await getInvoiceByRequest(trx, opts.requestId);
       if (existing) return { id: existing.id, invoiceNumber: existing.invoice_number, created: false, companions: 0 };
     }
+    // Refused before anything is written: the transaction ends with no invoice and no number taken.
+    const room = numbersLeft(supplier);
+    if (room === 0) throw new NumberingExhausted(supplier.id, nextInvoiceNumberInt(supplier));
     const own: Order = { input, client, requestId: opts.requestId ?? null, issueDate, dueDate };
-    const companions = opts.requestId && opts.companions ? await takeCompanions(trx, supplier, opts.requestId, opts.companions, now) : [];
+    const companionLimit = Math.min(opts.companions ?? 0, room - 1);
+    const companions = opts.requestId && companionLimit > 0 ? await takeCompanions(trx, supplier, opts.requestId, companionLimit, now) : [];
     const written = await numberAndWrite(trx, supplier, [own, ...companions]);
     const moved = await completeInvoiceRequests(
       trx,
@@ -175,6 +180,9 @@ function companionOrder(request: InvoiceRequestRow, clients: Map<number, PartyRo
 function invoiceDates(input: GenerateInvoiceRequest, now: () => Date): { issueDate: string; dueDate: string } {
   const issueDate = input.issueDate ?? now().toISOString().slice(0, 10);
   const dueDate = input.dueDate ?? addDays(issueDate, DEFAULT_PAYMENT_DAYS);
+  if (dueDate === null) {
+    throw new InvoiceInputError('INVALID_FIELD', 'issueDate', `issueDate: the default due date (${DEFAULT_PAYMENT_DAYS} days later) would pass 9999-12-31; give dueDate`);
+  }
   if (dueDate < issueDate) throw new InvoiceInputError('INVALID_FIELD', 'dueDate', `dueDate: must not be before issueDate (${issueDate})`);
   return { issueDate, dueDate };
 }
@@ -189,10 +197,4 @@ function checkSupplier(id: number, party: PartyRow | null): PartyRow {
   if (!party) throw new InvoiceInputError('UNKNOWN_SUPPLIER', 'supplierId', `supplierId ${id}: no such party`);
   if (party.role !== 'supplier') throw new InvoiceInputError('NOT_A_SUPPLIER', 'supplierId', `supplierId ${id}: party is a ${party.role}, not a supplier`);
   return party;
-}
-
-function addDays(isoDate: string, days: number): string {
-  const d = new Date(`${isoDate}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + days);
-  return d.toISOString().slice(0, 10);
 }

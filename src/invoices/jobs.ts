@@ -1,7 +1,7 @@
 import { defineJob, type PermanentFailureHook } from '../jobs/contract/types.js';
-import { TransientError } from '../jobs/contract/errors.js';
+import { classifyDatabaseError, failureMessage, TransientError } from '../jobs/contract/errors.js';
 import { crashPoint } from '../lib/crash-point.js';
-import { InvoiceInputError } from './errors.js';
+import { InvoiceInputError, NumberingExhausted } from './errors.js';
 import { generateInvoice } from './generate.js';
 import { claimInvoiceRequest, completeInvoiceRequest, failInvoiceRequest, getInvoiceRequest } from './request-store.js';
 import { INVOICE_REQUEST_JOB } from './requests.js';
@@ -65,16 +65,19 @@ export const invoiceRequestJob = defineJob(INVOICE_REQUEST_JOB, {
     try {
       generated = await generateInvoice(db, parsed.data, { requestId, companions: INVOICE_BATCH_COMPANIONS });
     } catch (err) {
-      if (err instanceof InvoiceInputError) {
+      if (err instanceof InvoiceInputError || err instanceof NumberingExhausted) {
         await failInvoiceRequest(db, requestId, err.message);
-        log.info({ requestId, code: err.code }, 'invoice request failed: %s', err.message);
+        log.info({ requestId, code: err instanceof InvoiceInputError ? err.code : err.name }, 'invoice request failed: %s', err.message);
         return;
       }
-      // The last attempt settles the request too, so no request outlives its job.
-      if (job.attempts >= (job.max_attempts ?? INVOICE_REQUEST_MAX_ATTEMPTS)) {
-        await failInvoiceRequest(db, requestId, `gave up after ${job.attempts} attempts: ${(err as Error).message}`);
+      const failure = classifyInvoiceFailure(err);
+      // A permanent failure, and the last attempt, settle the request too, so no request outlives its job.
+      if (failure.errorClass === 'permanent') {
+        await failInvoiceRequest(db, requestId, failureMessage(failure));
+      } else if (job.attempts >= (job.max_attempts ?? INVOICE_REQUEST_MAX_ATTEMPTS)) {
+        await failInvoiceRequest(db, requestId, failureMessage(new TransientError(`gave up after ${job.attempts} attempts: ${failure.message}`)));
       }
-      throw new TransientError('generating the invoice failed', { cause: err });
+      throw failure;
     }
     crashPoint('invoice-request:after-invoice-commit');
     const completed = await completeInvoiceRequest(db, requestId, generated.id);
@@ -82,6 +85,16 @@ export const invoiceRequestJob = defineJob(INVOICE_REQUEST_JOB, {
     crashPoint('invoice-request:after-completed');
   },
 });
+
+/**
+ * What a failed generation means: a value the database refuses (SQLSTATE 22,
+ * e.g. a date or amount past its column) fails the same way on every try, so
+ * it is permanent; other database and connection trouble is transient. The
+ * message is stable (no SQL, no values): it reaches the API's errorMessage.
+ */
+export function classifyInvoiceFailure(err: unknown) {
+  return classifyDatabaseError(err, 'generating the invoice failed') ?? new TransientError('generating the invoice failed', { cause: err });
+}
 
 /**
  * For src/jobs' onPermanentFailure (runner, sweeper): when an invoice-request
@@ -92,5 +105,5 @@ export const invoiceRequestJob = defineJob(INVOICE_REQUEST_JOB, {
 export const failRequestOfDeadJob: PermanentFailureHook = async (job, { db }) => {
   if (job.kind !== INVOICE_REQUEST_JOB) return;
   const { requestId } = job.payload as { requestId: string };
-  await failInvoiceRequest(db, requestId, `gave up: ${job.last_error ?? 'job failed permanently'}`);
+  await failInvoiceRequest(db, requestId, `[${job.error_class ?? 'permanent'}] gave up: ${job.last_error ?? 'job failed permanently'}`);
 };

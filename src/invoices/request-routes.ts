@@ -1,13 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { HttpError } from '../http/errors.js';
+import { HttpError, errorBody } from '../http/errors.js';
 import type { RouteDeps } from '../http/route-types.js';
-import { InvoiceInputError } from './errors.js';
 import { loadInvoiceResponse, toRequestStatus } from './present.js';
 import { getInvoiceRequestView } from './request-store.js';
 import { IdempotencyKeyReused, submitInvoiceRequest } from './requests.js';
-import { toInputHttpError } from './routes.js';
+import { invoiceHttpError } from './http-errors.js';
 import { generateInvoiceRequest, invoiceRequestQueued, invoiceRequestStatus, invoiceResponse } from './schemas.js';
 
 // POST /api/v1/invoice-requests queues; GET reads the status and, once
@@ -15,7 +14,6 @@ import { generateInvoiceRequest, invoiceRequestQueued, invoiceRequestStatus, inv
 // repeat with the same body answers 200 with the same response body (same
 // requestId) and Idempotent-Replayed: true; a repeat with another body 422.
 
-const errorBody = z.object({ statusCode: z.int(), code: z.string(), message: z.string() }).loose();
 const requestIdParams = z.object({ id: z.uuid({ message: 'must be a request id (UUID)' }) });
 
 export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<void> {
@@ -46,11 +44,10 @@ export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteD
           body: req.body,
         });
       } catch (err) {
-        if (err instanceof InvoiceInputError) throw toInputHttpError(err);
         if (err instanceof IdempotencyKeyReused) {
           throw new HttpError('IDEMPOTENCY_KEY_REUSED', err.message, { field: 'idempotency-key', requestId: err.requestId });
         }
-        throw err;
+        throw invoiceHttpError(err);
       }
       // A replay answers exactly what the first call answered (it reports
       // what the POST did: queue the request); GET shows where it is now.
@@ -67,7 +64,7 @@ export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteD
         tags: ['invoice requests'],
         summary: 'Status of an invoice request',
         params: requestIdParams,
-        response: { 200: invoiceRequestStatus, 404: errorBody },
+        response: { 200: invoiceRequestStatus, 400: errorBody, 404: errorBody },
       },
     },
     async (req) => {
@@ -84,7 +81,7 @@ export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteD
         tags: ['invoice requests'],
         summary: "The request's invoice, once COMPLETED (409 with its status before)",
         params: requestIdParams,
-        response: { 200: invoiceResponse, 404: errorBody, 409: errorBody },
+        response: { 200: invoiceResponse, 400: errorBody, 404: errorBody, 409: errorBody },
       },
     },
     async (req) => {

@@ -1,21 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { HttpError } from '../http/errors.js';
+import { HttpError, errorBody } from '../http/errors.js';
 import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
-import { InvoiceInputError } from './errors.js';
+import { digitsInt, idText, text } from '../lib/boundary.js';
+import { invoiceHttpError } from './http-errors.js';
 import { invoiceFormRoutes } from './form-routes.js';
 import { generateInvoice } from './generate.js';
 import { loadInvoiceResponse, toPartyResponse } from './present.js';
 import { invoiceRequestRoutes } from './request-routes.js';
-import { createPartyRequest, generateInvoiceRequest, invoiceResponse, partyResponse } from './schemas.js';
+import { createPartyRequest, generateInvoiceRequest, invoiceResponse, partyIdParams, partyResponse } from './schemas.js';
 import { findInvoicesByNumber, getParty, insertParty, listParties, type NewParty } from './store.js';
 
 // The invoice capability's HTTP surface: parties, sync invoice generation and
 // lookup here; the async queue in request-routes.ts; the UI form in
 // form-routes.ts.
-
-const errorBody = z.object({ statusCode: z.int(), code: z.string(), message: z.string() }).loose();
 
 export const invoiceRoutes: RoutesPlugin = async (app, deps) => {
   await app.register(partyRoutes, deps);
@@ -23,12 +22,6 @@ export const invoiceRoutes: RoutesPlugin = async (app, deps) => {
   await app.register(invoiceRequestRoutes, deps);
   await app.register(invoiceFormRoutes, deps);
 };
-
-/** InvoiceInputError -> the catalogue's 422 naming the field and the id. */
-export function toInputHttpError(err: InvoiceInputError): HttpError {
-  const code = err.code === 'UNKNOWN_SUPPLIER' || err.code === 'UNKNOWN_CLIENT' ? 'UNKNOWN_PARTY' : err.code === 'INVALID_FIELD' ? 'VALIDATION_FAILED' : 'WRONG_PARTY_ROLE';
-  return new HttpError(code, err.message, { field: err.field }, { cause: err });
-}
 
 async function partyRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<void> {
   const app = base.withTypeProvider<ZodTypeProvider>();
@@ -63,10 +56,10 @@ async function partyRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<vo
         summary: 'List parties by id, a page at a time',
         querystring: z.strictObject({
           role: z.enum(['supplier', 'client']).optional(),
-          afterId: z.coerce.number().int().min(0).optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(100),
+          afterId: digitsInt({ min: 0, max: 2_147_483_647, message: 'must be a party id (0 to 2147483647)' }).optional(),
+          limit: digitsInt({ min: 1, max: 500 }).default(100),
         }),
-        response: { 200: z.object({ items: z.array(partyResponse), nextAfterId: z.int().nullable() }) },
+        response: { 200: z.object({ items: z.array(partyResponse), nextAfterId: z.int().nullable() }), 400: errorBody },
       },
     },
     async (req) => {
@@ -80,8 +73,8 @@ async function partyRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<vo
     {
       schema: {
         tags: ['parties'],
-        params: z.object({ id: z.coerce.number().int().positive({ message: 'must be a positive id' }) }),
-        response: { 200: partyResponse, 404: errorBody },
+        params: partyIdParams,
+        response: { 200: partyResponse, 400: errorBody, 404: errorBody },
       },
     },
     async (req) => {
@@ -101,7 +94,7 @@ async function syncInvoiceRoutes(base: FastifyInstance, { db, now }: RouteDeps):
         tags: ['invoices'],
         summary: 'Generate an invoice now (numbered under the supplier lock)',
         body: generateInvoiceRequest,
-        response: { 201: invoiceResponse, 400: errorBody, 422: errorBody },
+        response: { 201: invoiceResponse, 400: errorBody, 409: errorBody, 422: errorBody },
       },
     },
     async (req, reply) => {
@@ -109,8 +102,7 @@ async function syncInvoiceRoutes(base: FastifyInstance, { db, now }: RouteDeps):
       try {
         generated = await generateInvoice(db, req.body, { now });
       } catch (err) {
-        if (err instanceof InvoiceInputError) throw toInputHttpError(err);
-        throw err;
+        throw invoiceHttpError(err);
       }
       reply.code(201);
       return (await loadInvoiceResponse(db, generated.id))!;
@@ -123,15 +115,16 @@ async function syncInvoiceRoutes(base: FastifyInstance, { db, now }: RouteDeps):
       schema: {
         tags: ['invoices'],
         summary: 'Get an invoice by number (supplierId when several suppliers use the number)',
-        params: z.object({ invoiceNumber: z.string().min(1).max(64) }),
-        querystring: z.strictObject({ supplierId: z.coerce.number().int().positive({ message: 'must be a positive id' }).optional() }),
-        response: { 200: invoiceResponse, 404: errorBody, 409: errorBody },
+        params: z.object({ invoiceNumber: text({ min: 1, max: 64 }) }),
+        querystring: z.strictObject({ supplierId: idText().optional() }),
+        response: { 200: invoiceResponse, 400: errorBody, 404: errorBody, 409: errorBody },
       },
     },
     async (req) => {
       const found = await findInvoicesByNumber(db, req.params.invoiceNumber, req.query.supplierId);
       if (found.length === 0) {
-        throw new HttpError('NOT_FOUND', `invoice ${req.params.invoiceNumber} not found`, { field: 'invoiceNumber' });
+        const of = req.query.supplierId === undefined ? '' : ` of supplier ${req.query.supplierId}`;
+        throw new HttpError('NOT_FOUND', `invoice ${req.params.invoiceNumber}${of} not found`, { field: 'invoiceNumber' });
       }
       if (found.length > 1) {
         throw new HttpError('AMBIGUOUS_INVOICE_NUMBER', undefined, { field: 'supplierId', supplierIds: found.map((i) => i.supplier_party_id) });

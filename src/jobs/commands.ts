@@ -1,4 +1,5 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { wholeNumber } from '../lib/cli/args.js';
 import { CliError, printJson, type WithWiredApp } from '../lib/cli/context.js';
 import { requireCurrentSchema } from '../db/migrate.js';
 import type { JobsRuntime } from './runtime/jobs-runtime.js';
@@ -11,16 +12,6 @@ import type { RunnerStats } from './runtime/runner.js';
 // sweeper of any worker resets the rows after 3x their kind's timeout.
 
 const MAX_CONCURRENCY = 500; // as JOBS_CONCURRENCY in src/config.ts
-
-function wholeNumber(flag: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^[0-9]+$/.test(value) || n < min || n > max) {
-      throw new InvalidArgumentError(`${flag}: must be a whole number from ${min} to ${max}, got "${value}"`);
-    }
-    return n;
-  };
-}
 
 interface WorkerOptions {
   concurrency?: number;
@@ -36,8 +27,8 @@ export function registerWorkerCommand(program: Command, withJobs: WithWiredApp<{
       'Run queued jobs of every registered kind until stopped. Uses Redis (REDIS_URL) to share work with other workers, ' +
         'else runs them in this process. First SIGTERM/SIGINT: finish running jobs; second: abort them.',
     )
-    .option('--concurrency <n>', `jobs run at once (default: JOBS_CONCURRENCY, 10)`, wholeNumber('--concurrency', 1, MAX_CONCURRENCY))
-    .option('--grace <ms>', 'after the first signal, how long running jobs may take before they are aborted', wholeNumber('--grace', 0, 3_600_000), 30_000)
+    .option('--concurrency <n>', `jobs run at once (default: JOBS_CONCURRENCY, 10)`, wholeNumber('--concurrency', { max: MAX_CONCURRENCY }))
+    .option('--grace <ms>', 'after the first signal, how long running jobs may take before they are aborted', wholeNumber('--grace', { min: 0, max: 3_600_000 }), 30_000)
     .option('--json', 'print the final counts as JSON on stdout when stopped')
     .action(async (opts: WorkerOptions) => {
       const stats = await runWorker(withJobs, opts);

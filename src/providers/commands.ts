@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Knex } from 'knex';
+import { parseWholeNumber } from '../lib/cli/args.js';
 import { CliError, printJson, withApp } from '../lib/cli/context.js';
 import { enqueueJob } from '../jobs/store/enqueue.js';
 import { getParty } from '../invoices/store.js';
@@ -19,16 +20,6 @@ async function refused<T>(work: Promise<T>): Promise<T> {
     if (err instanceof OperationRefused) throw new CliError(`INVOICE: ${err.message}`);
     throw err;
   }
-}
-
-// Ids are Postgres integers: anything larger would reach the database as an out-of-range error.
-const MAX_ID = 2_147_483_647;
-
-function positiveInt(field: string, value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_ID) {
-    throw new CliError(`${field}: must be a positive whole number up to ${MAX_ID}, got "${value}"`);
-  }
-  return Number(value);
 }
 
 async function documentOf(db: Knex, invoiceId: number): Promise<ProviderDocument> {
@@ -56,7 +47,7 @@ export function registerProviderCommands(program: Command): void {
     .option('--credentials-ref <ref>', "'default' (PROVIDER_*_TOKEN) or a key of PROVIDER_CREDENTIALS", 'default')
     .option('--json', 'print the settings as JSON')
     .action(async (supplier: string, opts: { kind: string; companyId: string; credentialsRef: string; json?: boolean }) => {
-      const id = positiveInt('SUPPLIER', supplier);
+      const id = parseWholeNumber('SUPPLIER', supplier);
       if (opts.kind !== 'pac' && opts.kind !== 'invoicing_api') throw new CliError(`--kind: must be pac or invoicing_api, got "${opts.kind}"`);
       if (!opts.companyId.trim()) throw new CliError('--company-id: must not be empty');
       if (!opts.credentialsRef.trim()) throw new CliError('--credentials-ref: must not be empty');
@@ -75,7 +66,7 @@ export function registerProviderCommands(program: Command): void {
     .argument('<invoice>', 'invoice id')
     .option('--json', 'print the document row as JSON')
     .action(async (invoice: string, opts: { json?: boolean }) => {
-      const id = positiveInt('INVOICE', invoice);
+      const id = parseWholeNumber('INVOICE', invoice);
       const { doc, pdf } = await withApp(async ({ db }) => ({ doc: await documentOf(db, id), pdf: await getAttachment(db, id) }));
       if (opts.json) printJson({ ...doc, pdf });
       else process.stdout.write(`${show(doc)}\n${pdf ? `PDF ${pdf.key} sha256 ${pdf.sha256}` : 'no PDF filed'}\n`);
@@ -87,7 +78,7 @@ export function registerProviderCommands(program: Command): void {
     .argument('<invoice>', 'invoice id')
     .option('--json', 'print the attachment as JSON')
     .action(async (invoice: string, opts: { json?: boolean }) => {
-      const id = positiveInt('INVOICE', invoice);
+      const id = parseWholeNumber('INVOICE', invoice);
       const result = await withApp(async ({ db, config }) => refused(refetchPdf(db, config, id)));
       if (opts.json) printJson(result.attachment);
       else process.stdout.write(`invoice ${id}: PDF stored at ${result.attachment.key}, sha256 ${result.attachment.sha256}\n`);
@@ -99,7 +90,7 @@ export function registerProviderCommands(program: Command): void {
     .argument('<invoice>', 'invoice id')
     .option('--json', 'print the document row as JSON')
     .action(async (invoice: string, opts: { json?: boolean }) => {
-      const id = positiveInt('INVOICE', invoice);
+      const id = parseWholeNumber('INVOICE', invoice);
       const doc = await withApp(async ({ db, config }) => refused(repollInvoice(db, config, id)));
       if (opts.json) printJson(doc);
       else process.stdout.write(`invoice ${id}: polling restarted (round ${doc.poll_generation})\n`);
@@ -111,7 +102,7 @@ export function registerProviderCommands(program: Command): void {
     .argument('<invoice>', 'invoice id')
     .option('--json', 'print the document row as JSON')
     .action(async (invoice: string, opts: { json?: boolean }) => {
-      const id = positiveInt('INVOICE', invoice);
+      const id = parseWholeNumber('INVOICE', invoice);
       const doc = await withApp(async ({ db }) =>
         db.transaction(async (trx) => {
           const d = await documentOf(trx as unknown as Knex, id);

@@ -1,7 +1,10 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { HttpError, errorBody } from '../http/errors.js';
 import type { RoutesPlugin } from '../http/route-types.js';
+import { text } from '../lib/boundary.js';
 import type { Logger } from '../log.js';
 import { attachPdf } from './pdf.js';
 import type { ProviderServices } from './services.js';
@@ -17,14 +20,19 @@ import { advanceLegalStatus, findDocumentByProviderId, LEGAL_STATUSES, type Lega
 
 export const WEBHOOK_SECRET_HEADER = 'x-webhook-secret';
 
+// Every member is a boundary type (src/lib/boundary.ts): what the PAC sends
+// is compared with text columns, so a NUL or a 100 KB id is a 400 naming it,
+// never a database error. Unknown members are ignored (the PAC adds fields).
 const webhookBody = z.object({
   document: z.object({
-    id: z.union([z.string().min(1), z.number()]).transform(String),
-    legalStatus: z.enum(LEGAL_STATUSES as [string, ...string[]]),
-    cufe: z.string().nullish(),
-    pdfUrl: z.string().nullish(),
+    id: z.union([text({ min: 1, max: 200 }), z.int({ error: 'must be a string or a whole number' })], { error: 'must be a string or a whole number' }).transform(String),
+    legalStatus: z.enum(LEGAL_STATUSES as [string, ...string[]], { error: `must be one of ${LEGAL_STATUSES.join(', ')}` }),
+    cufe: text({ max: 200 }).nullish(),
+    pdfUrl: text({ max: 2000 }).nullish(),
   }),
 });
+
+const webhookParams = z.object({ companyId: text({ min: 1, max: 200 }) });
 
 export type WebhookResult = 'unknown_document' | 'advanced' | 'unchanged';
 
@@ -62,23 +70,31 @@ export async function handlePacWebhook(
 }
 
 /** The routes, with the provider services of the process that serves them (the composition root's). */
-export const pacWebhookRoutes = (services: () => ProviderServices): RoutesPlugin => async (app, deps) => {
-  app.post<{ Params: { companyId: string } }>(
+export const pacWebhookRoutes = (services: () => ProviderServices): RoutesPlugin => async (base, deps) => {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  app.post(
     '/webhooks/pac/:companyId',
-    { config: { public: true } },
-    async (req, reply) => {
-      const given = req.headers[WEBHOOK_SECRET_HEADER];
-      if (!secretMatches(typeof given === 'string' ? given : undefined, deps.config.PROVIDER_WEBHOOK_SECRET)) {
-        return reply.code(401).send({ statusCode: 401, code: 'UNAUTHORIZED', message: `missing or wrong ${WEBHOOK_SECRET_HEADER} header` });
-      }
-      const parsed = webhookBody.safeParse(req.body);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        const field = issue.path.join('.') || 'body';
-        return reply.code(400).send({ statusCode: 400, code: 'VALIDATION_FAILED', message: `${field}: ${issue.message}`, field });
-      }
-      const result = await handlePacWebhook(deps.db, services(), req.params.companyId, parsed.data, req.log as unknown as Logger);
-      return reply.code(200).send({ result });
+    {
+      config: { public: true },
+      // Before the body is even read: a caller without the secret learns nothing, not even the schema.
+      onRequest: async (req) => {
+        const given = req.headers[WEBHOOK_SECRET_HEADER];
+        if (!secretMatches(typeof given === 'string' ? given : undefined, deps.config.PROVIDER_WEBHOOK_SECRET)) {
+          throw new HttpError('UNAUTHORIZED', `missing or wrong ${WEBHOOK_SECRET_HEADER} header`, { field: WEBHOOK_SECRET_HEADER });
+        }
+      },
+      schema: {
+        tags: ['webhooks'],
+        summary: `The PAC reports a document's legal status (shared secret in ${WEBHOOK_SECRET_HEADER})`,
+        security: [],
+        params: webhookParams,
+        body: webhookBody,
+        response: { 200: z.object({ result: z.enum(['unknown_document', 'advanced', 'unchanged']) }), 400: errorBody, 401: errorBody },
+      },
+    },
+    async (req) => {
+      const result = await handlePacWebhook(deps.db, services(), req.params.companyId, req.body, req.log as unknown as Logger);
+      return { result };
     },
   );
 };

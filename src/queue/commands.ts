@@ -1,4 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { BIGINT_ID_MAX } from '../lib/boundary.js';
+import { wholeNumber } from '../lib/cli/args.js';
 import { CliError, printJson, withApp, type WithWiredApp } from '../lib/cli/context.js';
 import { progressBar } from '../lib/cli/progress.js';
 import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
@@ -9,13 +11,6 @@ import { DEFAULT_UNSTICK_AFTER_MS, formatAge, queueStatus, retryTarget, unstick,
 // `herald queue ...`: the /admin page's operations from a shell.
 
 const STATUSES: readonly JobStatus[] = ['pending', 'processing', 'failed', 'failed_permanent', 'completed'];
-
-function jobId(flag: string) {
-  return (value: string): number => {
-    if (!/^[1-9][0-9]{0,17}$/.test(value)) throw new InvalidArgumentError(`${flag}: must be a job id (a whole number >= 1), got "${value}"`);
-    return Number(value);
-  };
-}
 
 function status(value: string): JobStatus {
   if (!(STATUSES as readonly string[]).includes(value)) throw new InvalidArgumentError(`--status: must be one of ${STATUSES.join(', ')}, got "${value}"`);
@@ -72,7 +67,7 @@ export function registerQueueCommands(program: Command, withJobs: WithWiredApp<{
     .option('--kind <kind>', 'only this job kind, e.g. notify-hmrc', nonEmpty('--kind'))
     .option('--subject <id>', 'only jobs about this subject id (upload, invoice request, report, ...)', nonEmpty('--subject'))
     .option('--error <text>', 'only jobs whose last error contains this text (case-insensitive)', nonEmpty('--error'))
-    .option('--limit <n>', 'at most this many (default 50, at most 1000)', jobId('--limit'), 50)
+    .option('--limit <n>', 'at most this many (default 50, at most 1000)', wholeNumber('--limit', { max: 1000 }), 50)
     .option('--json', 'print as JSON')
     .action(async (opts: { status?: JobStatus; kind?: string; subject?: string; error?: string; limit: number; json?: boolean }) => {
       const { rows, total } = await withApp(({ db }) =>
@@ -89,7 +84,7 @@ export function registerQueueCommands(program: Command, withJobs: WithWiredApp<{
       'Make failed / permanently failed jobs pending now, with a fresh attempt budget. ' +
         'Give exactly one of: a job ID, --subject ID, --order-id ID (jobs of invoice request or invoice ID), --all-failed.',
     )
-    .argument('[id]', 'the job id', jobId('ID'))
+    .argument('[id]', 'the job id', wholeNumber('ID', { max: BIGINT_ID_MAX }))
     .option('--subject <id>', 'every failed job about this subject id', nonEmpty('--subject'))
     .option('--order-id <id>', 'every failed job of this invoice request / invoice (subject types invoice_request, invoice)', nonEmpty('--order-id'))
     .option('--all-failed', 'every permanently failed job')
@@ -149,7 +144,7 @@ export function registerQueueCommands(program: Command, withJobs: WithWiredApp<{
   queue
     .command('clear')
     .description('Delete a job that is not running, with its history (the work it stood for will not happen)')
-    .argument('<id>', 'the job id', jobId('ID'))
+    .argument('<id>', 'the job id', wholeNumber('ID', { max: BIGINT_ID_MAX }))
     .option('--json', 'print the deleted job as JSON')
     .action(async (id: number, opts: { json?: boolean }) => {
       const row = await withApp(({ db }) => clearJob(db, id));

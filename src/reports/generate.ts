@@ -6,8 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import type { Knex } from 'knex';
-import { pgCode } from '../db/errors.js';
-import { JobError, PermanentError, TransientError } from '../jobs/contract/errors.js';
+import { classifyDatabaseError, failureMessage, JobError, PermanentError, TransientError } from '../jobs/contract/errors.js';
 import { crashPoint } from '../lib/crash-point.js';
 import type { Logger } from '../log.js';
 import { StorageConfigError } from '../storage/s3.js';
@@ -100,15 +99,22 @@ export async function discardReportFile(services: ReportServices, report: Pick<R
   }
 }
 
-/** What a failure means for the job: Herald error classes only, cause kept. */
+/**
+ * What a failure means for the job: Herald error classes only, cause kept.
+ * A database error (22xxx bad data and 42xxx bad SQL permanent, the rest
+ * transient) is told by its condition, never its SQL text: the message
+ * reaches the report's errorMessage.
+ */
 export function classifyReportError(err: unknown): JobError {
   if (err instanceof JobError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof ReportInputError || err instanceof StorageConfigError) return new PermanentError(message, { cause: err });
-  // 42xxx (undefined column/table, syntax) and 22xxx (bad data) repeat on every try.
-  const code = pgCode(err);
-  if (code && /^(42|22)/.test(code)) return new PermanentError(`database: ${message}`, { cause: err });
-  return new TransientError(message, { cause: err });
+  return classifyDatabaseError(err, 'reading the report rows failed') ?? new TransientError(message, { cause: err });
+}
+
+/** The FAIL message: an input mistake names its field as it is; any other failure carries its class ("[transient] ..."). */
+export function reportFailureMessage(failure: JobError): string {
+  return failure.cause instanceof ReportInputError ? failure.message : failureMessage(failure);
 }
 
 /** Runs one generation of report `reportId`. Throws (classified) when the run failed and may be retried or must be failed. */

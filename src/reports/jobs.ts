@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import type { JobDefinition } from '../jobs/contract/types.js';
 import { REPORT_GENERATE_JOB, REPORT_TIMEOUT_JOB, REPORTS_EXPIRE_JOB } from './create.js';
-import { classifyReportError, discardReportFile, generateReport } from './generate.js';
+import { classifyReportError, discardReportFile, generateReport, reportFailureMessage } from './generate.js';
 import type { ReportServices } from './services.js';
 import { expireOverdueReports, expireReport, failReport, getReport } from './store.js';
 
@@ -44,7 +44,7 @@ export function reportJobs(config: Pick<Config, 'REPORTS_UPLOADS_TIMEOUT_MS' | '
         const last = job.attempts >= (job.max_attempts ?? REPORT_GENERATE_MAX_ATTEMPTS);
         // The report learns how it ended now; the job row keeps the error for operators.
         if (classified.errorClass === 'permanent' || classified.errorClass === 'auth' || last) {
-          const settled = await failReport(db, reportId, classified.message);
+          const settled = await failReport(db, reportId, reportFailureMessage(classified));
           if (settled) log.warn({ reportId, errorClass: classified.errorClass }, 'report failed: %s', settled.error_message);
         }
         throw classified;

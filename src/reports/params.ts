@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
+import { isoDate } from '../lib/boundary.js';
 import { ReportInputError } from './errors.js';
 
 // Report params: validated per type, then hashed over a canonical JSON so that
@@ -27,16 +28,16 @@ export function hashParams(params: unknown): string {
   return crypto.createHash('sha256').update(canonicalJson(params)).digest('hex');
 }
 
-/** A date param: YYYY-MM-DD, a real calendar date. */
-export const isoDate = z.iso.date({ error: (iss) => (iss.input === undefined ? 'is required' : 'must be a date (YYYY-MM-DD)') });
+/** A date param: YYYY-MM-DD, a real calendar date from 1900-01-01 to 9999-12-30 (so `to + 1 day` in SQL stays a date). */
+const dateParam = isoDate({ requiredMessage: 'is required' });
 
 /** from/to, inclusive, to not before from. */
 export function dateRange<T extends z.ZodRawShape>(shape: T) {
   return z
-    .strictObject({ from: isoDate, to: isoDate, ...shape })
+    .strictObject({ from: dateParam, to: dateParam, ...shape })
     .refine((p) => {
-      const { from, to } = p as unknown as { from: string; to: string };
-      return to >= from;
+      const { from, to } = p as unknown as { from: unknown; to: unknown };
+      return typeof from !== 'string' || typeof to !== 'string' || to >= from;
     }, { path: ['to'], message: 'must not be before from' });
 }
 

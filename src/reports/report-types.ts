@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { Config } from '../config.js';
+import { idTextOrNumber } from '../lib/boundary.js';
 import { ReportInputError } from './errors.js';
 import { dateRange, parseParams } from './params.js';
 import { hasInvoiceLegalStatus, listInvoiceReportRows, listUploadReportRows, supplierExists } from './source-store.js';
@@ -57,7 +58,7 @@ export const uploadsReport: ReportType<z.infer<typeof uploadsParams>> = {
 };
 
 const invoicesParams = dateRange({
-  supplierId: z.coerce.number({ error: 'must be a positive id' }).int({ error: 'must be a positive id' }).positive({ error: 'must be a positive id' }).optional(),
+  supplierId: idTextOrNumber().optional(),
   legalStatus: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, { error: 'must be 1 to 40 letters, digits, _ or -' }).optional(),
 });
 

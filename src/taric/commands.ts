@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliError, printJson, withApp } from '../lib/cli/context.js';
+import { wholeNumber } from '../lib/cli/args.js';
 import { progressBar } from '../lib/cli/progress.js';
 import { importJsonText } from './import/import-json.js';
 import { importXmlWorkbasket } from './import/import-xml.js';
@@ -17,15 +18,6 @@ import { getWorkbasket, listWorkbaskets, setWorkbasketStatusIf, WORKBASKET_STATU
 /** Below this not even one small transaction fits in an envelope (as config). */
 const MIN_ENVELOPE_SIZE = 4096;
 
-function positiveInt(label: string) {
-  return (value: string): number => {
-    if (!/^[0-9]+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
-      throw new InvalidArgumentError(`${label}: must be a positive whole number, got "${value}"`);
-    }
-    return Number(value);
-  };
-}
-
 function status(value: string): WorkbasketStatus {
   const upper = value.toUpperCase();
   if (!(WORKBASKET_STATUSES as readonly string[]).includes(upper)) {
@@ -35,7 +27,7 @@ function status(value: string): WorkbasketStatus {
 }
 
 function envelopeSize(value: string): number {
-  const n = positiveInt('--max-envelope-size')(value);
+  const n = wholeNumber('--max-envelope-size', { max: Number.MAX_SAFE_INTEGER })(value);
   if (n < MIN_ENVELOPE_SIZE) throw new InvalidArgumentError(`--max-envelope-size: must be at least ${MIN_ENVELOPE_SIZE} bytes, got ${n}`);
   return n;
 }
@@ -103,7 +95,7 @@ export function registerTaricCommands(program: Command): void {
   workbaskets
     .command('ready')
     .description('Move a workbasket from EDITING to READY_FOR_EXPORT (its records are then frozen)')
-    .argument('<id>', 'workbasket id', positiveInt('workbasket id'))
+    .argument('<id>', 'workbasket id', wholeNumber('workbasket id'))
     .option('--json', 'print the workbasket as JSON')
     .action(async (id: number, opts: { json?: boolean }) => {
       const wb = await withApp(async ({ db }) => {
@@ -138,7 +130,7 @@ export function registerTaricCommands(program: Command): void {
     .command('dump')
     .description('Render and validate envelopes for the READY_FOR_EXPORT workbaskets (or those named) without storing anything or using ids; exit 1 if any is invalid')
     .requiredOption('--dir <dir>', 'directory for the DIT{envelope id}.xml files (created if missing)')
-    .option('--workbasket <id...>', 'only these workbaskets, in any status', (v: string, prev: number[] = []) => [...prev, positiveInt('--workbasket')(v)])
+    .option('--workbasket <id...>', 'only these workbaskets, in any status', (v: string, prev: number[] = []) => [...prev, wholeNumber('--workbasket')(v)])
     .option('--max-envelope-size <bytes>', `byte limit of each file (default: EXPORTER_MAX_ENVELOPE_SIZE; at least ${MIN_ENVELOPE_SIZE})`, envelopeSize)
     .option('--json', 'print the envelopes as JSON')
     .action(async (opts: { dir: string; workbasket?: number[]; maxEnvelopeSize?: number; json?: boolean }) => {

@@ -1,9 +1,13 @@
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
 import { seedClient, seedSupplier } from './setup.js';
-import { formatInvoiceNumber, nextInvoiceNumberInt } from '../../src/invoices/numbering.js';
+import { formatInvoiceNumber, INVOICE_NUMBER_MAX, nextInvoiceNumberInt, numbersLeft } from '../../src/invoices/numbering.js';
 import { generateInvoice } from '../../src/invoices/generate.js';
-import { isUniqueViolation } from '../../src/db/errors.js';
+import { NumberingExhausted } from '../../src/invoices/errors.js';
+import { invoiceRequestJob } from '../../src/invoices/jobs.js';
+import { submitInvoiceRequest } from '../../src/invoices/requests.js';
+import { runJobsInline } from '../../src/jobs/runtime/inline.js';
+import { isUniqueViolation, pgCode, PG_CHECK_VIOLATION } from '../../src/db/errors.js';
 import type { GenerateInvoiceRequest } from '../../src/invoices/schemas.js';
 
 describe('invoices.numbering', () => {
@@ -72,5 +76,59 @@ describe('invoices.numbering', () => {
     let err: unknown;
     await t.get().db('invoices').insert({ ...copy, invoice_number_int: 99 }).catch((e: unknown) => (err = e));
     expect(isUniqueViolation(err, 'ux_invoices_supplier_number')).to.equal(true);
+  });
+
+  describe('at the top of the range (2^53 - 1)', () => {
+    const MAX = Number.MAX_SAFE_INTEGER;
+    const lastNumber = async (supplierId: number) => Number((await t.get().db('parties').where({ id: supplierId }).first()).last_invoice_number);
+
+    it('counts the numbers left and stops at INVOICE_NUMBER_MAX', () => {
+      expect(INVOICE_NUMBER_MAX).to.equal(MAX);
+      expect(numbersLeft({ invoice_start_number: 1, last_invoice_number: 0 })).to.equal(MAX);
+      expect(numbersLeft({ invoice_start_number: MAX, last_invoice_number: 0 })).to.equal(1);
+      expect(numbersLeft({ invoice_start_number: 1, last_invoice_number: MAX - 1 })).to.equal(1);
+      expect(numbersLeft({ invoice_start_number: 1, last_invoice_number: MAX })).to.equal(0);
+    });
+
+    it('issues the last number, then refuses every later one with NumberingExhausted before writing anything', async () => {
+      const { db } = t.get();
+      const s = await seedSupplier(db, { invoice_start_number: MAX - 1, invoice_digits: 16 });
+      const c = await seedClient(db);
+      await generateInvoice(db, body(s.id, c.id));
+      await generateInvoice(db, body(s.id, c.id));
+      for (let i = 0; i < 3; i++) {
+        const err = await generateInvoice(db, body(s.id, c.id)).catch((e: unknown) => e);
+        expect(err).to.be.instanceOf(NumberingExhausted);
+        expect((err as NumberingExhausted).message).to.contain(`numbering exhausted for supplier ${s.id}`);
+      }
+      expect(await numbers(s.id)).to.deep.equal([[`INV-${MAX - 1}`, MAX - 1], [`INV-${MAX}`, MAX]]);
+      expect(await lastNumber(s.id)).to.equal(MAX);
+    });
+
+    it('takes only the batch companions that still have a number; the others fail as exhausted, none is lost or duplicated', async () => {
+      const { db } = t.get();
+      const s = await seedSupplier(db, { invoice_start_number: MAX - 2 });
+      const c = await seedClient(db);
+      const requests = [];
+      for (let i = 0; i < 6; i++) requests.push((await submitInvoiceRequest(db, { caller: 'numbering-test', body: body(s.id, c.id) })).request.id);
+      await runJobsInline(db, [invoiceRequestJob], { until: 'idle' });
+      const rows = await db('invoice_requests').whereIn('id', requests).select('status', 'error_message');
+      expect(rows.filter((r) => r.status === 'completed')).to.have.length(3);
+      const failed = rows.filter((r) => r.status === 'failed');
+      expect(failed).to.have.length(3);
+      for (const r of failed) expect(r.error_message).to.contain(`numbering exhausted for supplier ${s.id}`);
+      expect((await numbers(s.id)).map(([, n]) => n)).to.deep.equal([MAX - 2, MAX - 1, MAX]);
+      const jobs = await db('jobs').whereIn('subject_id', requests).select('status');
+      expect(jobs.map((j) => j.status), 'an exhausted supplier is an outcome, not a job to retry').to.deep.equal(Array(6).fill('completed'));
+    });
+
+    it('has the database refuse numbers past 2^53 - 1 written around the code (migration 0012)', async () => {
+      const { db } = t.get();
+      const s = await seedSupplier(db);
+      for (const change of [{ invoice_start_number: '9007199254740992' }, { last_invoice_number: '9007199254740992' }]) {
+        const err = await db('parties').where({ id: s.id }).update(change).catch((e: unknown) => e);
+        expect(pgCode(err), JSON.stringify(change)).to.equal(PG_CHECK_VIOLATION);
+      }
+    });
   });
 });

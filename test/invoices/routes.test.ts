@@ -169,7 +169,7 @@ describe('invoices.routes', () => {
       const res = await form([['supplierId', 'abc'], ['clientId', String(clientId)], ['description', 'x'], ['quantity', '1'], ['unitPrice', '1']]);
       expect(res.statusCode).to.equal(400);
       expect(res.headers['content-type']).to.contain('text/html');
-      expect(res.body).to.contain('supplierId: must be a whole number');
+      expect(res.body).to.contain('supplierId: must be a positive id');
     });
 
     it('refuses a cross-site post and asks a browser without credentials to log in', async () => {

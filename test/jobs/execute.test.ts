@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { useTestDb } from '../helpers/db.js';
 import { enqueueJob } from '../../src/jobs/store/enqueue.js';
-import { executeJob, type ExecuteDeps } from '../../src/jobs/runtime/execute.js';
+import { executeJob, formatError, type ExecuteDeps } from '../../src/jobs/runtime/execute.js';
+import { TransientError } from '../../src/jobs/contract/errors.js';
 import { claimJob, endJobRun, getJob } from '../../src/jobs/store/runs.js';
 import { listJobAttempts } from '../../src/jobs/store/admin.js';
 import { createSweeper } from '../../src/jobs/runtime/sweeper.js';
@@ -96,6 +97,15 @@ describe('jobs.executeJob', () => {
     const id = await enqueue({ tag: 'plain', failTimes: 1, errorClass: 'plain' });
     expect((await run(id)).outcome).to.equal('failed');
     expect(await getJob(t.get().db, id)).to.include({ error_class: 'transient', last_error: 'Error: something unclassified broke' });
+  });
+
+  it('tells a database error in last_error by its condition, never the SQL text knex puts in its message', async () => {
+    const err = await t.get().db.raw("SELECT '0000-01-01'::date AS secret_column").catch((e: unknown) => e);
+    expect((err as Error).message, 'what knex gives').to.contain('secret_column');
+    expect(formatError(err)).to.equal('the database refused a value: datetime_field_overflow (22008)');
+    expect(formatError(new TransientError('reading rows failed', { cause: err }))).to.equal(
+      'TransientError: reading rows failed (cause: the database refused a value: datetime_field_overflow (22008))',
+    );
   });
 
   it('lets the row\'s max_attempts override the kind\'s', async () => {

@@ -6,6 +6,7 @@ import { useTestDb } from '../helpers/db.js';
 import type { Config } from '../../src/config.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { createReport } from '../../src/reports/create.js';
+import { ReportInputError } from '../../src/reports/errors.js';
 import { writeReportCsv } from '../../src/reports/generate.js';
 import { reportJobs } from '../../src/reports/jobs.js';
 import { uploadsReport } from '../../src/reports/report-types.js';
@@ -246,6 +247,26 @@ describe('reports.generate', () => {
       // The timeout and expire jobs ran too (they were due at that time) and changed nothing more.
       const jobs = await t.get().db('jobs').orderBy('id');
       expect(jobs.map((j) => [j.kind, j.status])).to.deep.equal([['report-generate', 'completed'], ['report-timeout', 'completed'], ['reports-expire', 'pending']]);
+    });
+
+    it('fails a report stored with a date the database refuses (year 0000) at once: "[permanent]", the condition, no SQL', async () => {
+      const { db } = t.get();
+      // Written before the boundary refused such dates (createReport does now, as params.from).
+      const params = { from: '0000-01-01', to: '2026-01-31' };
+      const row = (await insertRunningReport(db, { creator: 't', reportType: 'uploads', paramsHash: '1'.repeat(64), params, timeoutMs: 60_000 }))!;
+      await db.raw(`INSERT INTO jobs (kind, payload, subject_type, subject_id) VALUES ('report-generate', ?::jsonb, 'report', ?)`, [JSON.stringify({ reportId: row.id }), row.id]);
+      await runJobs();
+      const failed = await reload(row);
+      expect(failed).to.include({
+        status: 'fail',
+        error_message: '[permanent] reading the report rows failed: the database refused a value: datetime_field_overflow (22008)',
+        file_key: null,
+      });
+      const job = await db('jobs').where({ kind: 'report-generate', subject_id: row.id }).first();
+      expect(job).to.include({ status: 'failed_permanent', attempts: 1, error_class: 'permanent' });
+      expect(job.last_error).to.not.match(/select|uploads|::date/i);
+      const refused = await createReport(db, { type: 'uploads', params, creator: 't' }, { config }).catch((e: unknown) => e);
+      expect(refused).to.be.instanceOf(ReportInputError).and.to.include({ field: 'params.from' });
     });
 
     it('fails a report of a type this worker does not know', async () => {

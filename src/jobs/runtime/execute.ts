@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../../log.js';
+import { describePgError, isPgError } from '../../db/errors.js';
 import { crashPoint } from '../../lib/crash-point.js';
 import { retryDelayMs, type Random } from '../contract/backoff.js';
 import { errorClassOf, JobError, TransientError } from '../contract/errors.js';
@@ -43,12 +44,16 @@ class ClaimLost extends Error {}
 
 const MAX_ERROR_CHARS = 2000;
 
-/** "Name: message (cause: ...)" with up to three causes, truncated for the row. */
+/**
+ * "Name: message (cause: ...)" with up to three causes, truncated for the row.
+ * A database error is told by its condition only: its message carries the
+ * statement and values (knex), which the admin page must never show.
+ */
 export function formatError(err: unknown): string {
   const parts: string[] = [];
   let e: unknown = err;
   for (let depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
-    parts.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    parts.push(isPgError(e) ? describePgError(e) : e instanceof Error ? `${e.name}: ${e.message}` : String(e));
     e = e instanceof Error ? e.cause : undefined;
   }
   let text = parts.join(' (cause: ') + ')'.repeat(parts.length - 1);
