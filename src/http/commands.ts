@@ -4,7 +4,6 @@ import type { JobRunner } from '../jobs/runtime/runner.js';
 import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
 import type { RoutesPlugin } from './route-types.js';
 import { ApiKeyNameTaken, createApiKey } from './api-keys.js';
-import { buildServer } from './server.js';
 import { listApiKeys, revokeApiKey } from './store.js';
 
 // `herald serve` and `herald apikeys`. serve owns its signals: the first
@@ -92,6 +91,8 @@ export function registerHttpCommands(program: Command, withServeApp: WithWiredAp
 
 async function serve(opts: ServeOptions, withServeApp: WithWiredApp<ServeWiring>): Promise<void> {
   await withServeApp(async ({ config, db, embedded, log, jobs, routes }) => {
+    // fastify and the route modules load only for `serve`.
+    const { buildServer } = await import('./server.js');
     const app = await buildServer({ db, config, log, plugins: routes });
     let runner: JobRunner | undefined;
     if (opts.worker ?? embedded) {

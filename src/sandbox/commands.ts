@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from '../config.js';
 import { CliError, printJson } from '../lib/cli/context.js';
 import { SANDBOXES, SandboxStartError, startSandboxes, DEFAULT_S3_BUCKET, type StartedSandboxes } from './sandboxes.js';
 
@@ -31,7 +30,7 @@ export function registerSandboxCommands(program: Command): void {
   cmd.addHelpText('after', '\nStops on Ctrl-C (SIGINT) or SIGTERM. HMRC admin endpoints: GET /__sandbox/requests, POST /__sandbox/faults.\n');
   cmd.action(async (opts: SandboxCommandOptions) => {
     if (!isLoopback(opts.host)) throw new CliError(`--host must be a loopback address (127.x.x.x, ::1 or localhost), got ${opts.host}`, 2);
-    const dataDir = path.resolve(opts.dataDir ?? loadConfig().HERALD_DATA_DIR);
+    const dataDir = path.resolve(opts.dataDir ?? (await import('../config.js')).loadConfig().HERALD_DATA_DIR);
     const ports = Object.fromEntries(SANDBOXES.map((d) => [d.name, opts[`${camel(d.name)}Port`] as number]));
     const started = await startSandboxes({ host: opts.host, dataDir, ports, s3Bucket: opts.bucket }).catch((err: unknown) => {
       if (err instanceof SandboxStartError && err.code === 'EADDRINUSE') {

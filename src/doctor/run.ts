@@ -1,0 +1,2 @@
+import type { DoctorOptions } from './commands.js';
+export async function runDoctor(_opts: DoctorOptions): Promise<void> {}
