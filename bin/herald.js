@@ -4,8 +4,13 @@
 // a source file (a developer edited src/ and did not rebuild), it runs the
 // sources through tsx instead, so a command never runs stale code; on a
 // terminal it says so in one line. See docs/decisions/0004-lazy-command-loading.md.
+import module from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { compiledState, COMPILED_MAIN, SOURCE_MAIN } from './compiled.js';
+
+// Node >= 22.1 keeps V8's compiled code of every module on disk (in the OS
+// temp dir), so the next start skips most parsing; Node 20 lacks it.
+module.enableCompileCache?.();
 
 const state = compiledState();
 if (state === 'fresh') {

@@ -27,7 +27,12 @@ export interface OpenDbOptions {
   poolMax?: number;
   /** Where knex's own warnings go (default: its console.log, which would mix into --json output). */
   log?: Logger;
+  /** Give up opening a connection after this long (default: pg's, none; knex's pool waits 60 s). */
+  connectTimeoutMs?: number;
 }
+
+/** Connections `herald serve` (and any command) may hold at once, unless told otherwise. */
+export const DEFAULT_POOL_MAX = 10;
 
 export interface DbHandle {
   db: Knex;
@@ -39,8 +44,9 @@ export async function openDb(opts: OpenDbOptions): Promise<DbHandle> {
   if (opts.databaseUrl) {
     const db = knexFactory({
       client: 'pg',
-      connection: opts.databaseUrl,
-      pool: { min: 0, max: opts.poolMax ?? 10 },
+      connection: opts.connectTimeoutMs ? { connectionString: opts.databaseUrl, connectionTimeoutMillis: opts.connectTimeoutMs } : opts.databaseUrl,
+      pool: { min: 0, max: opts.poolMax ?? DEFAULT_POOL_MAX },
+      ...(opts.connectTimeoutMs && { acquireConnectionTimeout: opts.connectTimeoutMs }),
       ...(opts.log && { log: knexLog(opts.log) }),
     });
     return { db, embedded: false, close: () => db.destroy() };

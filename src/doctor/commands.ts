@@ -1,14 +1,17 @@
 import { InvalidArgumentError, type Command } from 'commander';
 
 // `herald doctor`: checks every setting and service Herald depends on.
-// The checks (./checks/*.ts) load the clients they test when it runs.
+// The checks (./checks/*.ts) load the clients they test when it runs; see
+// src/doctor/README.md for what each one does.
 
-const MAX_WORKERS = 1000;
+const MAX_PROCESSES = 1000;
 
-function workers(value: string): number {
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || n < 1 || n > MAX_WORKERS) throw new InvalidArgumentError(`--workers: must be a whole number from 1 to ${MAX_WORKERS}, got "${value}"`);
-  return n;
+function count(flag: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^[0-9]+$/.test(value) || n < min || n > MAX_PROCESSES) throw new InvalidArgumentError(`${flag}: must be a whole number from ${min} to ${MAX_PROCESSES}, got "${value}"`);
+    return n;
+  };
 }
 
 function millis(value: string): number {
@@ -19,6 +22,7 @@ function millis(value: string): number {
 
 export interface DoctorOptions {
   workers: number;
+  servers: number;
   timeout: number;
   json?: boolean;
 }
@@ -30,7 +34,8 @@ export function registerDoctorCommand(program: Command): void {
       'Check the configuration and every service Herald uses: Postgres (reachable, migrations, max_connections), Redis, S3 (bucket and a probe object), ' +
         'the HMRC token endpoint, the e-invoicing providers and SMTP. Prints OK / FAIL / SKIP with the fix; exit 1 on any FAIL.',
     )
-    .option('--workers <n>', 'how many `herald worker` processes will run (for the max_connections check)', workers, 1)
+    .option('--workers <n>', 'how many `herald worker` processes will run (for the max_connections check)', count('--workers', 0), 1)
+    .option('--servers <n>', 'how many `herald serve` processes will run (for the max_connections check)', count('--servers', 0), 1)
     .option('--timeout <ms>', 'how long each check may take', millis, 5000)
     .option('--json', 'print the checks as JSON')
     .action(async (opts: DoctorOptions) => (await import('./run.js')).runDoctor(opts));

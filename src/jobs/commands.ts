@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, type WithWiredApp } from '../lib/cli/context.js';
+import { CliError, describeFailure, printJson, type WithWiredApp } from '../lib/cli/context.js';
 import type { JobsRuntime } from './runtime/jobs-runtime.js';
 import type { RunnerStats } from './runtime/runner.js';
 
@@ -19,6 +19,11 @@ function wholeNumber(flag: string, min: number, max: number) {
     }
     return n;
   };
+}
+
+/** A worker's pool: each running job holds a connection for its claim/record; the sweeper and heartbeats need a few more. */
+export function workerPoolMax(concurrency: number): number {
+  return concurrency + 4;
 }
 
 interface WorkerOptions {
@@ -46,7 +51,6 @@ export function registerWorkerCommand(program: Command, withJobs: WithWiredApp<{
 }
 
 async function runWorker(withJobs: WithWiredApp<{ jobs: JobsRuntime }>, opts: WorkerOptions): Promise<RunnerStats> {
-  // Each running job holds a connection for its claim/record; the sweeper and heartbeats need a few more.
   const concurrency = opts.concurrency;
   return withJobs(
     async ({ db, config, log, jobs }) => {
@@ -55,7 +59,7 @@ async function runWorker(withJobs: WithWiredApp<{ jobs: JobsRuntime }>, opts: Wo
           await runner.start();
         } catch (err) {
           await runner.stop({ graceMs: 0 });
-          throw new CliError(`worker could not start: ${(err as Error).message}`);
+          throw new CliError(`worker could not start: ${describeFailure(err)}`);
         }
         await new Promise<void>((resolve) => {
           let signals = 0;
@@ -79,6 +83,6 @@ async function runWorker(withJobs: WithWiredApp<{ jobs: JobsRuntime }>, opts: Wo
         });
         return runner.stats();
     },
-    { poolMax: (config) => (concurrency ?? config.JOBS_CONCURRENCY) + 4 },
+    { poolMax: (config) => workerPoolMax(concurrency ?? config.JOBS_CONCURRENCY) },
   );
 }

@@ -41,10 +41,11 @@ const REASONS: Record<string, string> = {
   ENETDOWN: 'network down',
   UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
   UND_ERR_SOCKET: 'connection closed',
+  // nodemailer's own codes; the socket's code is only in its message.
   ESOCKET: 'connection failed',
   ECONNECTION: 'connection failed',
-  ETIMEDOUT_CONNECT: 'connect timed out',
 };
+const GENERIC_CODES = new Set(['ESOCKET', 'ECONNECTION']);
 
 // Postgres SQLSTATEs a login can end with (class 28: authorization; 3D000:
 // no such database; 53300: too many connections).
@@ -91,37 +92,67 @@ function endpointOf(e: ErrorShape, endpoints: readonly Endpoint[]): Endpoint | u
   return matches[0];
 }
 
-function fixFor(reason: string, ep: Endpoint): string {
-  if (reason === 'host not found' || reason.startsWith('host name lookup')) return `fix the host in ${ep.setting}`;
-  return `start it or fix ${ep.setting}`;
+function fixFor(reason: string, setting: string): string {
+  if (reason === 'host not found' || reason.startsWith('host name lookup')) return `fix the host in ${setting}`;
+  return `start it or fix ${setting}`;
+}
+
+/** A failure to reach (or log in to) a service, in parts: doctor prints them as columns. */
+export interface ConnectionFailure {
+  /** The endpoint, when the error could be tied to one. */
+  endpoint: Endpoint | undefined;
+  /** host:port as the user wrote it (or as the error says). */
+  where: string | undefined;
+  /** What went wrong, briefly: "connection refused", 'database "x" does not exist'. */
+  reason: string;
+  /** What to do about it. */
+  fix: string;
+  /** unreachable: no connection; login: credentials refused; database: connected, but no such database. */
+  kind: 'unreachable' | 'login' | 'database';
 }
 
 /**
- * One line for a failure to reach a service, or null when err is not one.
- * With a single endpoint the failure is taken to be about it (the caller
- * knows what it was connecting to); with several, the failed address picks.
+ * What failed, for an error that is a failure to reach or log in to a
+ * service; null otherwise. With a single endpoint the failure is taken to be
+ * about it (the caller knows what it was connecting to); with several, the
+ * failed address picks.
  */
-export function describeConnectionFailure(err: unknown, endpoints: readonly Endpoint[]): string | null {
+export function connectionFailure(err: unknown, endpoints: readonly Endpoint[]): ConnectionFailure | null {
   const all = [...chain(err)];
   const pg = all.find((e) => typeof e.code === 'string' && PG_LOGIN_CODES.has(e.code));
   if (pg) {
-    const ep = endpoints.find((x) => x.name === 'Postgres') ?? (endpoints.length === 1 ? endpoints[0] : undefined);
-    const where = ep ? ` at ${hostPort(ep.url)?.display ?? ep.url} (${ep.setting})` : '';
-    const setting = ep?.setting ?? 'DATABASE_URL';
-    const message = String(pg.message ?? pg.code);
-    if (pg.code === '3D000') return `Postgres${where}: ${message} — create it (createdb) or fix the database name in ${setting}`;
-    if (pg.code === '53300') return `Postgres${where}: ${message} — raise max_connections or run fewer workers (herald doctor --workers N checks it)`;
-    return `Postgres${where} refused the login: ${message} — fix the user or password in ${setting}`;
+    const endpoint = endpoints.find((x) => x.name === 'Postgres') ?? (endpoints.length === 1 ? endpoints[0] : undefined);
+    const setting = endpoint?.setting ?? 'DATABASE_URL';
+    const fix =
+      pg.code === '3D000' ? `create it (createdb) or fix the database name in ${setting}`
+        : pg.code === '53300' ? 'raise max_connections or run fewer workers (herald doctor --workers N checks it)'
+          : `fix the user or password in ${setting}`;
+    const where = endpoint ? (hostPort(endpoint.url)?.display ?? endpoint.url) : undefined;
+    const kind = pg.code === '3D000' ? 'database' : pg.code === '53300' ? 'unreachable' : 'login';
+    return { endpoint, where, reason: String(pg.message ?? pg.code), fix, kind };
   }
   const net = all.find((e) => typeof e.code === 'string' && (NETWORK_ERROR_CODES.has(e.code) || e.code in REASONS));
   if (!net) return null;
-  const reason = REASONS[net.code as string] ?? String(net.code);
+  const inMessage = GENERIC_CODES.has(net.code as string) ? /\b(E[A-Z_]{3,})\b/.exec(String(net.message ?? ''))?.[1] : undefined;
+  const reason = REASONS[inMessage ?? (net.code as string)] ?? REASONS[net.code as string] ?? String(net.code);
   // Aggregates (one attempt per address of a name) carry the address on their members.
   const located = all.filter((e) => e.code === net.code);
-  const ep = endpoints.length === 1 ? endpoints[0] : located.map((e) => endpointOf(e, endpoints)).find(Boolean);
-  if (ep) return `cannot reach ${ep.name} at ${hostPort(ep.url)?.display ?? ep.url} (${ep.setting}): ${reason} — ${fixFor(reason, ep)}`;
-  const address = located.map((e) => (typeof e.address === 'string' ? `${e.address}${e.port !== undefined ? `:${String(e.port)}` : ''}` : typeof e.hostname === 'string' ? e.hostname : '')).find(Boolean);
-  return `cannot connect${address ? ` to ${address}` : ''}: ${reason} — is the service running, and is its setting right? (herald doctor checks them all)`;
+  const endpoint = endpoints.length === 1 ? endpoints[0] : located.map((e) => endpointOf(e, endpoints)).find(Boolean);
+  if (endpoint) return { endpoint, where: hostPort(endpoint.url)?.display ?? endpoint.url, reason, fix: fixFor(reason, endpoint.setting), kind: 'unreachable' };
+  const where = located
+    .map((e) => (typeof e.address === 'string' ? `${e.address}${e.port !== undefined ? `:${String(e.port)}` : ''}` : typeof e.hostname === 'string' ? e.hostname : ''))
+    .find(Boolean);
+  return { endpoint: undefined, where, reason, fix: 'is the service running, and is its setting right? (herald doctor checks them all)', kind: 'unreachable' };
+}
+
+/** The failure as one line, e.g. "cannot reach Postgres at 127.0.0.1:5433 (DATABASE_URL): connection refused — start it or fix DATABASE_URL". */
+export function describeConnectionFailure(err: unknown, endpoints: readonly Endpoint[]): string | null {
+  const f = connectionFailure(err, endpoints);
+  if (!f) return null;
+  const ep = f.endpoint;
+  if (f.kind !== 'unreachable') return `${ep?.name ?? 'Postgres'}${ep ? ` at ${f.where} (${ep.setting})` : ''}${f.kind === 'login' ? ' refused the login' : ''}: ${f.reason} — ${f.fix}`;
+  if (ep) return `cannot reach ${ep.name} at ${f.where} (${ep.setting}): ${f.reason} — ${f.fix}`;
+  return `cannot connect${f.where ? ` to ${f.where}` : ''}: ${f.reason} — ${f.fix}`;
 }
 
 /** The service URLs a configuration names, for describeConnectionFailure. */

@@ -94,11 +94,14 @@ export function reportFatal(err: unknown): number {
     process.stderr.write(`herald: ${err.message}\n`);
     return err.exitCode;
   }
-  const unreachable = describeConnectionFailure(err, endpoints);
-  const firstLine = String(e?.message ?? err).split('\n')[0];
-  process.stderr.write(`herald: ${unreachable ?? firstLine}\n`);
+  process.stderr.write(`herald: ${describeFailure(err)}\n`);
   if (process.env.HERALD_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   return 1;
+}
+
+/** One line for an unexpected error: the service it could not reach (named by its setting), else its message's first line. */
+export function describeFailure(err: unknown): string {
+  return describeConnectionFailure(err, endpoints) ?? String((err as Error | undefined)?.message ?? err).split('\n')[0]!;
 }
 
 export function printJson(value: unknown): void {
