@@ -22,6 +22,8 @@ export interface CliOptions {
   cwd?: string;
   /** Killed (SIGKILL) after this long (default 120 s: a loaded 2-core machine starts node slowly). */
   timeoutMs?: number;
+  /** node's own options, before the CLI (e.g. ['--import', hooks]). */
+  nodeArgs?: string[];
 }
 
 let entry: string[] | undefined;
@@ -43,7 +45,7 @@ function childEnv(extra: CliOptions['env'] = {}): NodeJS.ProcessEnv {
 
 /** Starts `herald ARGS` and hands back the child (servers, workers: the test stops it). */
 export function spawnHerald(args: readonly string[], opts: CliOptions & Pick<SpawnOptions, 'stdio'> = {}): ChildProcess {
-  return spawn(process.execPath, [...heraldEntry(), ...args], { cwd: opts.cwd ?? ROOT, env: childEnv(opts.env), stdio: opts.stdio ?? 'pipe' });
+  return spawn(process.execPath, [...(opts.nodeArgs ?? []), ...heraldEntry(), ...args], { cwd: opts.cwd ?? ROOT, env: childEnv(opts.env), stdio: opts.stdio ?? 'pipe' });
 }
 
 /** Runs `herald ARGS` to its end. */
