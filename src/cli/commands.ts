@@ -7,16 +7,17 @@ import { registerTaricCommands } from '../taric/commands.js';
 import { registerHttpCommands } from '../http/commands.js';
 import { registerInvoiceCommands } from '../invoices/commands.js';
 import { registerExporterCommands } from '../exporter/commands.js';
-import { registerDemoCommand } from './demo.js';
+import { registerDemoCommand } from './demo-command.js';
 import { registerReportCommands } from '../reports/commands.js';
 import { registerProviderCommands } from '../providers/commands.js';
-import { wire } from './wiring.js';
+import { registerDoctorCommand } from '../doctor/commands.js';
 
 // Each capability adds its own commands; this list is the only place that
 // knows them all. Commands that run jobs, serve routes or use a capability's
-// services get them from the one wiring (src/cli/wiring.ts).
+// services get them from the one wiring (src/cli/wiring.ts), loaded when such
+// a command runs: every registration here is cheap (see src/cli/main.ts).
 export function registerCommands(program: Command): void {
-  const withWiring = wiredApp((app) => wire(app));
+  const withWiring = wiredApp(async (app) => (await import('./wiring.js')).wire(app));
   registerSandboxCommands(program);
   registerWorkerCommand(program, withWiring);
   registerOperationsCommands(program, withWiring);
@@ -27,4 +28,5 @@ export function registerCommands(program: Command): void {
   registerDemoCommand(program);
   registerReportCommands(program, withWiring);
   registerProviderCommands(program);
+  registerDoctorCommand(program);
 }

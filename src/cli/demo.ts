@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
+import { packageRoot } from '../lib/package-root.js';
 import { printJson, withApp, type AppContext } from '../lib/cli/context.js';
 import { createExporterServices } from '../exporter/services.js';
 import { buildUploadReport, formatUploadReport } from '../exporter/report.js';
@@ -20,22 +19,9 @@ import { setWorkbasketStatusIf } from '../taric/store.js';
 // Unset REDIS_URL: jobs run in this process. Unset S3_BUCKET / HMRC_BASE_URL:
 // a local S3-compatible server and the HMRC stand-in on loopback ports.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const FIXTURES = path.join(ROOT, 'fixtures', 'workbaskets');
+const FIXTURES = path.join(packageRoot(), 'fixtures', 'workbaskets');
 
-export function registerDemoCommand(program: Command): void {
-  program
-    .command('demo')
-    .description(
-      'Run the main job end to end: import the sample workbaskets, export them as TARIC3 envelopes, put them in S3 and notify HMRC. ' +
-        'Needs no servers: embedded database, inline jobs, local S3 and HMRC stand-ins unless DATABASE_URL, REDIS_URL, S3_* or HMRC_* say otherwise.',
-    )
-    .option('--dir <dir>', 'where the demo keeps its embedded database, S3 objects and logs', '.herald/demo')
-    .option('--json', 'print the result as JSON')
-    .action(async (opts: { dir: string; json?: boolean }) => runDemo(path.resolve(opts.dir), opts.json ?? false));
-}
-
-async function runDemo(dir: string, json: boolean): Promise<void> {
+export async function runDemo(dir: string, json: boolean): Promise<void> {
   const base = loadConfig();
   const say = (line: string) => !json && process.stdout.write(`${line}\n`);
   if (!base.DATABASE_URL) fs.rmSync(dir, { recursive: true, force: true });

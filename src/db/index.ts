@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import ClientPgLite from 'knex-pglite';
+import type { Logger } from '../log.js';
 
 // Postgres is the source of truth. With DATABASE_URL unset Herald opens an
 // embedded PGlite database instead: one connection, one process (a lockfile
@@ -37,7 +37,14 @@ export interface OpenDbOptions {
   databaseUrl?: string | undefined;
   dataDir?: string;
   poolMax?: number;
+  /** Where knex's own warnings go (default: its console.log, which would mix into --json output). */
+  log?: Logger;
+  /** Give up opening a connection after this long (default: pg's, none; knex's pool waits 60 s). */
+  connectTimeoutMs?: number;
 }
+
+/** Connections `herald serve` (and any command) may hold at once, unless told otherwise. */
+export const DEFAULT_POOL_MAX = 10;
 
 export interface DbHandle {
   db: Knex;
@@ -49,15 +56,21 @@ export async function openDb(opts: OpenDbOptions): Promise<DbHandle> {
   if (opts.databaseUrl) {
     const db = knexFactory({
       client: 'pg',
-      connection: opts.databaseUrl,
-      pool: { min: 0, max: opts.poolMax ?? 10 },
+      connection: opts.connectTimeoutMs ? { connectionString: opts.databaseUrl, connectionTimeoutMillis: opts.connectTimeoutMs } : opts.databaseUrl,
+      pool: { min: 0, max: opts.poolMax ?? DEFAULT_POOL_MAX },
+      ...(opts.connectTimeoutMs && { acquireConnectionTimeout: opts.connectTimeoutMs }),
+      ...(opts.log && { log: knexLog(opts.log) }),
     });
     return { db, embedded: false, close: () => db.destroy() };
   }
   const dir = path.resolve(opts.dataDir ?? '.herald', 'pgdata');
   fs.mkdirSync(dir, { recursive: true });
   const release = takeLock(`${dir}.lock`);
-  const db = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename: dir } } as Knex.Config);
+  // Loaded only here: PGlite is large and a server-backed process never needs it.
+  const { default: ClientPgLite } = await import('knex-pglite');
+  const db = knexFactory({
+    client: ClientPgLite, dialect: 'postgres', connection: { filename: dir }, ...(opts.log && { log: knexLog(opts.log) }),
+  } as Knex.Config);
   return {
     db,
     embedded: true,
@@ -65,6 +78,22 @@ export async function openDb(opts: OpenDbOptions): Promise<DbHandle> {
       await db.destroy();
       release();
     },
+  };
+}
+
+/**
+ * knex logs with console.log, stack included ("Acquire connection error: ...
+ * 9 frames"). Its failed connection attempt also rejects the query that
+ * needed it, and the caller reports that, so it is debug here; the rest keep
+ * their level, first line only (stacks are for HERALD_DEBUG / LOG_LEVEL=debug).
+ */
+export function knexLog(log: Logger): NonNullable<Knex.Config['log']> {
+  const firstLine = (m: unknown) => (typeof m === 'string' ? m : m instanceof Error ? m.message : String(m)).split('\n')[0]!;
+  return {
+    warn: (m: unknown) => (/^Acquire connection error/.test(firstLine(m)) ? log.debug(firstLine(m)) : log.warn(firstLine(m))),
+    error: (m: unknown) => log.error(firstLine(m)),
+    deprecate: (m: unknown) => log.debug(firstLine(m)),
+    debug: (m: unknown) => log.debug(firstLine(m)),
   };
 }
 

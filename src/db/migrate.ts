@@ -88,3 +88,25 @@ export async function requireCurrentSchema(db: Knex): Promise<void> {
   const pending = await pendingMigrations(db);
   if (pending.length > 0) throw new SchemaBehindError(pending);
 }
+
+export interface MigrationStatus {
+  applied: string[];
+  /** Known to this code, not yet applied: run `herald migrate`. */
+  pending: string[];
+  /** Applied, but unknown to this code: the database was migrated by a newer Herald. */
+  unknown: string[];
+}
+
+/**
+ * Which migrations the database has, read without writing anything (knex's
+ * migrate.list would create its bookkeeping tables in an empty database).
+ */
+export async function migrationStatus(db: Knex): Promise<MigrationStatus> {
+  const known = await source.getMigrations([]);
+  const { rows: present } = await db.raw<{ rows: Array<{ present: boolean }> }>(`SELECT to_regclass('knex_migrations') IS NOT NULL AS present`);
+  const applied = present[0]?.present
+    ? (await db.raw<{ rows: Array<{ name: string }> }>('SELECT name FROM knex_migrations ORDER BY id')).rows.map((r) => r.name)
+    : [];
+  const done = new Set(applied);
+  return { applied, pending: known.filter((m) => !done.has(m)), unknown: applied.filter((m) => !known.includes(m)) };
+}

@@ -4,14 +4,12 @@ import { CliError, printJson, type AppContext, type WithWiredApp } from '../lib/
 import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
 import { wholeNumber } from '../lib/cli/args.js';
 import { progressBar } from '../lib/cli/progress.js';
-import { enqueueJob } from '../jobs/store/enqueue.js';
 import { getJob } from '../jobs/store/runs.js';
 import { retryJobs } from '../jobs/store/admin.js';
 import { countUnfinishedJobs } from '../jobs/store/views.js';
 import type { ExporterServices } from './services.js';
 import { buildUploadReport, formatUploadReport, type UploadReport } from './report.js';
 import { listUploads } from './store.js';
-import { queueNotificationResend, ResendRefused } from './notify.js';
 
 // `herald upload`: the management command of the upload pipeline (tamato's
 // upload_transactions). Without REDIS_URL it runs the whole pipeline in this
@@ -19,6 +17,7 @@ import { queueNotificationResend, ResendRefused } from './notify.js';
 // follows it to the end. Exit 0 only when every envelope of the run is in S3
 // and HMRC has been told (or notifications are switched off).
 // `herald notify retry`: notification-only retries; never uploads again.
+// Modules that load zod (enqueue, notify) are imported when a command runs.
 
 // A wait longer than this would overflow Node's timers (2^31 - 1 ms) and fire at once.
 const MAX_TIMEOUT_S = 2_147_483;
@@ -46,6 +45,7 @@ interface UploadOutcome {
 async function runUpload(app: AppContext & ExporterWiring, opts: { wait?: boolean; timeout: number; json?: boolean }): Promise<UploadOutcome | { queued: number }> {
   const { db, config, log } = app;
   const since = await dbNow(db);
+  const { enqueueJob } = await import('../jobs/store/enqueue.js');
   const job = await enqueueJob(db, 'upload-workbaskets', {}, { subjectType: 'cli', subjectId: 'herald upload' });
   if (config.REDIS_URL && !opts.wait) return { queued: job.id };
 
@@ -154,6 +154,7 @@ async function queueNotifications(db: Knex, opts: { upload?: number; allFailed?:
     const rows = await retryJobs(db, { kind: 'notify-hmrc', status: 'failed_permanent' });
     return rows.map((r) => ({ jobId: r.id, uploadId: Number(r.subject_id) }));
   }
+  const { queueNotificationResend, ResendRefused } = await import('./notify.js');
   try {
     return [await queueNotificationResend(db, opts.upload!)];
   } catch (err) {

@@ -45,6 +45,8 @@ export interface TransferReady {
 
 export interface HmrcClient {
   notifyTransferReady(n: TransferReady, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Asks the token endpoint for a fresh token (herald doctor): the credentials and the endpoint work. */
+  checkCredentials(opts?: { signal?: AbortSignal }): Promise<void>;
 }
 
 export class HmrcConfigError extends Error {
@@ -161,6 +163,14 @@ export function createHmrcClient(opts: HmrcClientOptions, deps: HmrcClientDeps =
   }
 
   return {
+    async checkCredentials({ signal } = {}) {
+      cached = undefined;
+      try {
+        await getToken(signal);
+      } catch (err) {
+        throw classifyHmrcError(err, { now: now(), timeoutMs: opts.timeoutMs });
+      }
+    },
     async notifyTransferReady(n, { signal } = {}) {
       try {
         let token = await getToken(signal);

@@ -3,9 +3,7 @@ import { CliError, printJson, withApp, type WithWiredApp } from '../lib/cli/cont
 import type { JobRunner } from '../jobs/runtime/runner.js';
 import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
 import type { RoutesPlugin } from './route-types.js';
-import { requireCurrentSchema } from '../db/migrate.js';
 import { ApiKeyNameTaken, createApiKey } from './api-keys.js';
-import { buildServer } from './server.js';
 import { listApiKeys, revokeApiKey } from './store.js';
 
 // `herald serve` and `herald apikeys`. serve owns its signals: the first
@@ -93,7 +91,10 @@ export function registerHttpCommands(program: Command, withServeApp: WithWiredAp
 
 async function serve(opts: ServeOptions, withServeApp: WithWiredApp<ServeWiring>): Promise<void> {
   await withServeApp(async ({ config, db, embedded, log, jobs, routes }) => {
+    const { requireCurrentSchema } = await import('../db/migrate.js');
     await requireCurrentSchema(db);
+    // fastify and the route modules load only for `serve`.
+    const { buildServer } = await import('./server.js');
     const app = await buildServer({ db, config, log, plugins: routes });
     let runner: JobRunner | undefined;
     if (opts.worker ?? embedded) {

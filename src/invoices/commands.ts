@@ -3,15 +3,12 @@ import type { Command } from 'commander';
 import { parseWholeNumber } from '../lib/cli/args.js';
 import { CliError, printJson, withApp } from '../lib/cli/context.js';
 import { InvoiceInputError, NumberingExhausted } from './errors.js';
-import { generateInvoice } from './generate.js';
-import { loadInvoiceResponse, toPartyResponse } from './present.js';
-import { countInvoiceRequestsByStatus } from './request-store.js';
-import { createPartyRequest, describeFirstIssue, generateInvoiceRequest } from './schemas.js';
-import { findInvoicesByNumber, insertParty, listParties } from './store.js';
+import { insertParty, listParties } from './store.js';
 
 // `herald parties ...` and `herald invoices ...`: the same operations as the
 // HTTP API, for operators and the demo. Bad input is one line naming the
-// option or field.
+// option or field. The schemas (zod) and the money code (decimal.js) are
+// imported in the actions: `herald --help` does not need them.
 
 interface PartyOptions {
   role: string;
@@ -54,6 +51,7 @@ export function registerInvoiceCommands(program: Command): void {
     .option('--start <n>', 'supplier: first invoice number (default 1)')
     .option('--json', 'print the party as JSON')
     .action(async (o: PartyOptions) => {
+      const [{ createPartyRequest, describeFirstIssue }, { toPartyResponse }] = await Promise.all([import('./schemas.js'), import('./present.js')]);
       const parsed = createPartyRequest.safeParse({
         role: o.role, name: o.name, taxId: o.taxId, vatId: o.vatId, address: o.address, email: o.email, currency: o.currency,
         defaultTaxRate: o.taxRate, invoicePrefix: o.prefix, invoiceDigits: int(o.digits), invoiceStartNumber: int(o.start),
@@ -83,6 +81,7 @@ export function registerInvoiceCommands(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (o: { role?: string; json?: boolean }) => {
       if (o.role !== undefined && o.role !== 'supplier' && o.role !== 'client') throw new CliError(`--role: must be "supplier" or "client", got "${o.role}"`, 2);
+      const { toPartyResponse } = await import('./present.js');
       const rows = await withApp(({ db }) => listParties(db, { role: o.role as 'supplier' | 'client' | undefined, limit: 500 }));
       if (o.json) return printJson(rows.map(toPartyResponse));
       for (const p of rows) {
@@ -104,6 +103,9 @@ export function registerInvoiceCommands(program: Command): void {
       } catch (err) {
         throw new CliError(`--file: cannot read JSON from ${o.file}: ${(err as Error).message}`, 2);
       }
+      const [{ generateInvoiceRequest, describeFirstIssue }, { generateInvoice }, { loadInvoiceResponse }] = await Promise.all([
+        import('./schemas.js'), import('./generate.js'), import('./present.js'),
+      ]);
       const parsed = generateInvoiceRequest.safeParse(body);
       if (!parsed.success) throw new CliError(`--file: ${describeFirstIssue(parsed.error).message}`, 2);
       const invoice = await withApp(async ({ db }) => {
@@ -121,17 +123,18 @@ export function registerInvoiceCommands(program: Command): void {
     });
   invoices
     .command('show')
-    .description('Show an invoice by number')
-    .argument('<number>', 'the invoice number, e.g. INV-000042')
+    .description('Show an invoice by number (or id)')
+    .argument('<invoice>', 'the invoice number, e.g. INV-000042, or the invoice id')
     .option('--supplier <id>', 'supplier id, when several suppliers use the number')
     .option('--json', 'print the InvoiceResponse as JSON')
-    .action(async (number: string, o: { supplier?: string; json?: boolean }) => {
+    .action(async (ref: string, o: { supplier?: string; json?: boolean }) => {
       const supplierId = o.supplier === undefined ? undefined : parseWholeNumber('--supplier', o.supplier);
+      const [{ loadInvoiceResponse }, { findInvoiceByRef, InvoiceLookupError }] = await Promise.all([import('./present.js'), import('./lookup.js')]);
       const invoice = await withApp(async ({ db }) => {
-        const found = await findInvoicesByNumber(db, number, supplierId);
-        if (found.length === 0) throw new CliError(`no invoice ${number}${o.supplier ? ` for supplier ${o.supplier}` : ''}`);
-        if (found.length > 1) throw new CliError(`several suppliers use ${number} (${found.map((f) => f.supplier_party_id).join(', ')}): add --supplier`, 2);
-        return (await loadInvoiceResponse(db, found[0]!.id))!;
+        const found = await findInvoiceByRef(db, ref, supplierId).catch((err: unknown) => {
+          throw err instanceof InvoiceLookupError ? new CliError(err.message) : err;
+        });
+        return (await loadInvoiceResponse(db, found.id))!;
       });
       if (o.json) return printJson(invoice);
       process.stdout.write(`${invoice.invoiceNumber}  ${invoice.issueDate} (due ${invoice.dueDate})  ${invoice.supplier.name} -> ${invoice.client.name}\n`);
@@ -143,6 +146,7 @@ export function registerInvoiceCommands(program: Command): void {
     .description('Count invoice requests by status (PENDING, PROCESSING, COMPLETED, FAILED)')
     .option('--json', 'print as JSON')
     .action(async (o: { json?: boolean }) => {
+      const { countInvoiceRequestsByStatus } = await import('./request-store.js');
       const counts = await withApp(({ db }) => countInvoiceRequestsByStatus(db));
       if (o.json) return printJson(counts);
       process.stdout.write(`${Object.entries(counts).map(([k, v]) => `${k.toUpperCase()} ${v}`).join('  ')}\n`);

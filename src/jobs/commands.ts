@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { wholeNumber } from '../lib/cli/args.js';
-import { CliError, printJson, type WithWiredApp } from '../lib/cli/context.js';
-import { requireCurrentSchema } from '../db/migrate.js';
+import { CliError, describeFailure, printJson, type WithWiredApp } from '../lib/cli/context.js';
 import type { JobsRuntime } from './runtime/jobs-runtime.js';
 import type { RunnerStats } from './runtime/runner.js';
 
@@ -12,6 +11,11 @@ import type { RunnerStats } from './runtime/runner.js';
 // sweeper of any worker resets the rows after 3x their kind's timeout.
 
 const MAX_CONCURRENCY = 500; // as JOBS_CONCURRENCY in src/config.ts
+
+/** A worker's pool: each running job holds a connection for its claim/record; the sweeper and heartbeats need a few more. */
+export function workerPoolMax(concurrency: number): number {
+  return concurrency + 4;
+}
 
 interface WorkerOptions {
   concurrency?: number;
@@ -40,13 +44,15 @@ export function registerWorkerCommand(program: Command, withJobs: WithWiredApp<{
 async function runWorker(withJobs: WithWiredApp<{ jobs: JobsRuntime }>, opts: WorkerOptions): Promise<RunnerStats> {
   return withJobs(
     async ({ db, config, log, jobs }) => {
+      // Loaded here: `herald --help` must not pay for the database modules.
+      const { requireCurrentSchema } = await import('../db/migrate.js');
       await requireCurrentSchema(db);
       const runner = jobs.createRunner(db, { concurrency: opts.concurrency ?? config.JOBS_CONCURRENCY });
       try {
         await runner.start();
       } catch (err) {
         await runner.stop({ graceMs: 0 });
-        throw new CliError(`worker could not start: ${(err as Error).message}`);
+        throw new CliError(`worker could not start: ${describeFailure(err)}`);
       }
       await new Promise<void>((resolve) => {
         let signals = 0;
@@ -70,7 +76,6 @@ async function runWorker(withJobs: WithWiredApp<{ jobs: JobsRuntime }>, opts: Wo
       });
       return runner.stats();
     },
-    // Each running job holds a connection for its claim/record; the sweeper and heartbeats need a few more.
-    { poolMax: (config) => (opts.concurrency ?? config.JOBS_CONCURRENCY) + 4 },
+    { poolMax: (config) => workerPoolMax(opts.concurrency ?? config.JOBS_CONCURRENCY) },
   );
 }

@@ -25,6 +25,8 @@ export interface OutgoingMail {
 
 export interface Mailer {
   send(mail: OutgoingMail): Promise<void>;
+  /** Connects, greets (EHLO) and logs in if the URL has credentials, then quits (herald doctor). */
+  verify(): Promise<void>;
   close(): void;
 }
 
@@ -52,6 +54,9 @@ export function createSmtpMailer(smtpUrl: string, timeoutMs = 30_000): Mailer {
   return {
     async send(mail) {
       await transport.sendMail({ ...mail, to: mail.to.join(', ') });
+    },
+    async verify() {
+      await transport.verify();
     },
     close: () => transport.close(),
   };

@@ -2,29 +2,43 @@ import type { Command } from 'commander';
 import type { Knex } from 'knex';
 import { parseWholeNumber } from '../lib/cli/args.js';
 import { CliError, printJson, withApp } from '../lib/cli/context.js';
-import { enqueueJob } from '../jobs/store/enqueue.js';
 import { getParty } from '../invoices/store.js';
-import { documentOfInvoice, OperationRefused, refetchPdf, repollInvoice } from './operations.js';
+import { findInvoiceByRef, InvoiceLookupError } from '../invoices/lookup.js';
 import {
   getAttachment, reopenDocument, upsertSupplierProvider, type ProviderDocument, type ProviderKind,
 } from './store.js';
 
 // `herald pac ...`: the operator's side of provider submission. Commands
 // only write rows (and enqueue jobs); a running `herald worker` does the rest.
+// An invoice is named by its number (ACME-000003) or id (src/invoices/lookup.ts).
+// The provider clients (undici, the AWS SDK) load only in the commands that
+// call them.
 
-/** The operation's refusal as the command's one-line error. */
+/** The operation's refusal (or a name that finds no invoice) as the command's one-line error. */
 async function refused<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
-    if (err instanceof OperationRefused) throw new CliError(`INVOICE: ${err.message}`);
+    const { OperationRefused } = await import('./operations.js');
+    if (err instanceof OperationRefused || err instanceof InvoiceLookupError) throw new CliError(`INVOICE: ${err.message}`);
     throw err;
   }
 }
 
+
 async function documentOf(db: Knex, invoiceId: number): Promise<ProviderDocument> {
+  const { documentOfInvoice } = await import('./operations.js');
   return refused(documentOfInvoice(db, invoiceId));
 }
+
+/** The id of the invoice an operator named. */
+async function invoiceId(db: Knex, ref: string, supplier: string | undefined): Promise<number> {
+  const supplierId = supplier === undefined ? undefined : parseWholeNumber('--supplier', supplier);
+  return (await refused(findInvoiceByRef(db, ref, supplierId))).id;
+}
+
+const INVOICE_ARG = 'invoice number (e.g. ACME-000042) or invoice id';
+const SUPPLIER_OPTION = ['--supplier <id>', 'supplier id, when several suppliers use the invoice number'] as const;
 
 function show(doc: ProviderDocument): string {
   return [
@@ -63,11 +77,14 @@ export function registerProviderCommands(program: Command): void {
   pac
     .command('status')
     .description("Show an invoice's provider submission: status, legal status, last error with its next step")
-    .argument('<invoice>', 'invoice id')
+    .argument('<invoice>', INVOICE_ARG)
+    .option(...SUPPLIER_OPTION)
     .option('--json', 'print the document row as JSON')
-    .action(async (invoice: string, opts: { json?: boolean }) => {
-      const id = parseWholeNumber('INVOICE', invoice);
-      const { doc, pdf } = await withApp(async ({ db }) => ({ doc: await documentOf(db, id), pdf: await getAttachment(db, id) }));
+    .action(async (invoice: string, opts: { supplier?: string; json?: boolean }) => {
+      const { doc, pdf } = await withApp(async ({ db }) => {
+        const id = await invoiceId(db, invoice, opts.supplier);
+        return { doc: await documentOf(db, id), pdf: await getAttachment(db, id) };
+      });
       if (opts.json) printJson({ ...doc, pdf });
       else process.stdout.write(`${show(doc)}\n${pdf ? `PDF ${pdf.key} sha256 ${pdf.sha256}` : 'no PDF filed'}\n`);
     });
@@ -75,11 +92,15 @@ export function registerProviderCommands(program: Command): void {
   pac
     .command('attach-pdf')
     .description("Fetch the authority's PDF again (a fresh URL from the PAC), store it in S3 and record its checksum")
-    .argument('<invoice>', 'invoice id')
+    .argument('<invoice>', INVOICE_ARG)
+    .option(...SUPPLIER_OPTION)
     .option('--json', 'print the attachment as JSON')
-    .action(async (invoice: string, opts: { json?: boolean }) => {
-      const id = parseWholeNumber('INVOICE', invoice);
-      const result = await withApp(async ({ db, config }) => refused(refetchPdf(db, config, id)));
+    .action(async (invoice: string, opts: { supplier?: string; json?: boolean }) => {
+      const { refetchPdf } = await import('./operations.js');
+      const { id, result } = await withApp(async ({ db, config }) => {
+        const found = await invoiceId(db, invoice, opts.supplier);
+        return { id: found, result: await refused(refetchPdf(db, config, found)) };
+      });
       if (opts.json) printJson(result.attachment);
       else process.stdout.write(`invoice ${id}: PDF stored at ${result.attachment.key}, sha256 ${result.attachment.sha256}\n`);
     });
@@ -87,32 +108,35 @@ export function registerProviderCommands(program: Command): void {
   pac
     .command('repoll')
     .description('Start a new round of status polling (PROVIDER_POLL_ATTEMPTS polls) and clear the attention mark')
-    .argument('<invoice>', 'invoice id')
+    .argument('<invoice>', INVOICE_ARG)
+    .option(...SUPPLIER_OPTION)
     .option('--json', 'print the document row as JSON')
-    .action(async (invoice: string, opts: { json?: boolean }) => {
-      const id = parseWholeNumber('INVOICE', invoice);
-      const doc = await withApp(async ({ db, config }) => refused(repollInvoice(db, config, id)));
+    .action(async (invoice: string, opts: { supplier?: string; json?: boolean }) => {
+      const { repollInvoice } = await import('./operations.js');
+      const doc = await withApp(async ({ db, config }) => refused(repollInvoice(db, config, await invoiceId(db, invoice, opts.supplier))));
       if (opts.json) printJson(doc);
-      else process.stdout.write(`invoice ${id}: polling restarted (round ${doc.poll_generation})\n`);
+      else process.stdout.write(`invoice ${doc.invoice_id}: polling restarted (round ${doc.poll_generation})\n`);
     });
 
   pac
     .command('resubmit')
     .description('Put a failed submission back in the queue (same idempotency key) after fixing its cause')
-    .argument('<invoice>', 'invoice id')
+    .argument('<invoice>', INVOICE_ARG)
+    .option(...SUPPLIER_OPTION)
     .option('--json', 'print the document row as JSON')
-    .action(async (invoice: string, opts: { json?: boolean }) => {
-      const id = parseWholeNumber('INVOICE', invoice);
-      const doc = await withApp(async ({ db }) =>
-        db.transaction(async (trx) => {
+    .action(async (invoice: string, opts: { supplier?: string; json?: boolean }) => {
+      const { enqueueJob } = await import('../jobs/store/enqueue.js');
+      const doc = await withApp(async ({ db }) => {
+        const id = await invoiceId(db, invoice, opts.supplier);
+        return db.transaction(async (trx) => {
           const d = await documentOf(trx as unknown as Knex, id);
           const moved = await reopenDocument(trx, d.id);
           if (!moved) throw new CliError(`INVOICE: invoice ${id} is ${d.status}; only a failed submission can be resubmitted`);
           await enqueueJob(trx, 'provider-submit', { documentId: d.id }, { subjectType: 'invoice', subjectId: id, dedupeKey: `provider-submit:${d.id}:${Date.now()}` });
           return moved;
-        }),
-      );
+        });
+      });
       if (opts.json) printJson(doc);
-      else process.stdout.write(`invoice ${id}: queued for submission again\n`);
+      else process.stdout.write(`invoice ${doc.invoice_id}: queued for submission again\n`);
     });
 }

@@ -7,18 +7,17 @@ import type { Knex } from 'knex';
 import { CliError, printJson, type WithWiredApp } from '../lib/cli/context.js';
 import { progressBar } from '../lib/cli/progress.js';
 import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
-import { createReport } from './create.js';
 import { openReportDownload, ReportFileMissingError } from './download.js';
 import { ReportInputError, ReportNotReadyError } from './errors.js';
-import { paramsFromPairs } from './params.js';
-import { describeReport, toReportResponse } from './present.js';
-import { parseReportRequest, REPORT_TYPES } from './report-types.js';
+import type { ReportType } from './report-types.js';
 import type { ReportServices } from './services.js';
 import { getReport, type ReportRow } from './store.js';
 
 // `herald report create|show|download`. Without REDIS_URL there is no worker
 // to hand the generation to, so `create` runs the due jobs in this process
 // (the embedded database is private to it anyway) and prints how it ended.
+// The report types, params and presentation (zod) are imported when a report
+// command runs, not when the commands are registered (`herald --help`).
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POLL_MS = 500;
@@ -46,8 +45,8 @@ function reportId(value: string): string {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-function typesHelp(): string {
-  const lines = [...REPORT_TYPES.values()].map((t) => `  ${t.name.padEnd(9)} ${t.description}`);
+function typesHelp(types: ReadonlyMap<string, ReportType>): string {
+  const lines = [...types.values()].map((t) => `  ${t.name.padEnd(9)} ${t.description}`);
   return `\nReport types:\n${lines.join('\n')}\n\nExample:\n  herald report create uploads --param from=2026-01-01 --param to=2026-01-31 --json\n`;
 }
 
@@ -66,18 +65,20 @@ export interface ReportWiring {
 export function registerReportCommands(program: Command, withApp: WithWiredApp<ReportWiring>): void {
   const report = program.command('report').description('Ask for reports (uploads, invoices), see how they ended, download their files');
 
-  report
+  const create = report
     .command('create')
     .description(
       'Ask for a report. The same request while one is RUNNING (or SUCCESS within REPORTS_REUSE_WINDOW_MS) returns that report. ' +
         'Without REDIS_URL the report is generated in this process before the command returns. Exit 1 if it ended FAIL.',
     )
-    .argument('<type>', `report type: ${[...REPORT_TYPES.keys()].join(', ')}`)
+    .argument('<type>', 'report type (listed below)')
     .option('--param <key=value>', 'a report parameter; repeat for each (see the types below)', collect, [])
     .option('--wait', 'with REDIS_URL: wait until a worker has finished it (shows elapsed time against the timeout on a terminal)')
     .option('--json', 'print the report record as JSON')
-    .addHelpText('after', typesHelp())
     .action(async (type: string, opts: CreateOptions) => {
+      const [{ parseReportRequest }, { paramsFromPairs }, { createReport }, { describeReport, toReportResponse }] = await Promise.all([
+        import('./report-types.js'), import('./params.js'), import('./create.js'), import('./present.js'),
+      ]);
       // Bad input is reported before a database is opened (the embedded one takes seconds to start).
       const params = inputOrExit(() => parseReportRequest(type, paramsFromPairs(opts.param)).params);
       const { report: row, created } = await withApp(async ({ config, db, log, jobs }) => {
@@ -109,6 +110,7 @@ export function registerReportCommands(program: Command, withApp: WithWiredApp<R
     .argument('<id>', 'report id (UUID)', reportId)
     .option('--json', 'print the report record as JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
+      const { describeReport, toReportResponse } = await import('./present.js');
       const row = await withApp(({ db }) => getReport(db, id));
       if (!row) throw new CliError(`ID: no report ${id}`);
       const shown = toReportResponse(row);
@@ -127,6 +129,13 @@ export function registerReportCommands(program: Command, withApp: WithWiredApp<R
       if (opts.json) printJson({ id, file: opts.out, bytes });
       else process.stdout.write(`saved ${bytes} bytes to ${opts.out}\n`);
     });
+
+  // The types' list for `report create --help` comes from their definitions,
+  // loaded just before a report subcommand (or its help) runs.
+  report.hook('preSubcommand', async () => {
+    const { REPORT_TYPES } = await import('./report-types.js');
+    create.addHelpText('after', typesHelp(REPORT_TYPES));
+  });
 }
 
 async function download(db: Knex, services: ReportServices, id: string, opts: { out: string; json?: boolean }): Promise<number> {

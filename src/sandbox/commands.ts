@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from '../config.js';
 import { CliError, printJson } from '../lib/cli/context.js';
 import { SANDBOXES, SandboxStartError, startSandboxes, DEFAULT_S3_BUCKET, type StartedSandboxes } from './sandboxes.js';
 import { EnvFileError, checkEnvFileTarget, formatEnvFile, writeEnvFile } from './env-file.js';
@@ -36,7 +35,7 @@ export function registerSandboxCommands(program: Command): void {
   cmd.addHelpText('after', '\nStops on Ctrl-C (SIGINT) or SIGTERM. HMRC admin endpoints: GET /__sandbox/requests, POST /__sandbox/faults.\n');
   cmd.action(async (opts: SandboxCommandOptions) => {
     if (!isLoopback(opts.host)) throw new CliError(`--host must be a loopback address (127.x.x.x, ::1 or localhost), got ${opts.host}`, 2);
-    const dataDir = path.resolve(opts.dataDir ?? loadConfig().HERALD_DATA_DIR);
+    const dataDir = path.resolve(opts.dataDir ?? (await import('../config.js')).loadConfig().HERALD_DATA_DIR);
     const envFile = opts.writeEnvFile === undefined ? undefined : path.resolve(opts.writeEnvFile);
     // Checked before anything starts, so a bad path costs no sandbox start-up.
     if (envFile) envFileStep(() => checkEnvFileTarget(envFile), 2);

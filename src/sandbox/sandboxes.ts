@@ -1,13 +1,15 @@
 import path from 'node:path';
-import { startHmrcSandbox, type HmrcSandbox } from './hmrc.js';
-import { startS3Server, type S3Server } from './s3-server.js';
-import { startPacSandbox, type PacSandbox } from './pac.js';
-import { startInvoicingApiSandbox, type InvoicingApiSandbox } from './invoicing-api.js';
+import type { HmrcSandbox } from './hmrc.js';
+import type { S3Server } from './s3-server.js';
+import type { PacSandbox } from './pac.js';
+import type { InvoicingApiSandbox } from './invoicing-api.js';
 
 // Every local stand-in Herald can run, as one list: `herald sandbox` starts
 // them all and prints the env settings that point Herald at them, and the
 // demo starts them in-process. A later stand-in (PAC, invoicing API, SMTP)
 // is one more entry here; the command grows a --NAME-port option by itself.
+// Each server's code loads in its start(): `herald --help` lists the
+// sandboxes' options from this module without loading s3rver or fastify.
 
 export interface SandboxOptions {
   /** Loopback address to listen on (default 127.0.0.1). */
@@ -52,6 +54,7 @@ export const s3Sandbox: SandboxDefinition<S3Server> = {
   defaultPort: 4568,
   async start(o) {
     const bucket = o.s3Bucket ?? DEFAULT_S3_BUCKET;
+    const { startS3Server } = await import('./s3-server.js');
     const server = await startS3Server({ port: o.port, host: o.host, directory: path.join(o.dataDir, 's3'), buckets: [bucket] });
     return {
       name: 's3',
@@ -76,6 +79,7 @@ export const hmrcSandbox: SandboxDefinition<HmrcSandbox> = {
   description: 'HMRC SDES notification API and OAuth token stand-in',
   defaultPort: 4569,
   async start(o) {
+    const { startHmrcSandbox } = await import('./hmrc.js');
     const server = await startHmrcSandbox({
       port: o.port,
       host: o.host,
@@ -110,6 +114,7 @@ export const pacSandbox: SandboxDefinition<PacSandbox> = {
   defaultPort: 4570,
   async start(o) {
     const secret = o.pac?.webhookSecret ?? DEFAULT_PROVIDER_WEBHOOK_SECRET;
+    const { startPacSandbox } = await import('./pac.js');
     const server = await startPacSandbox({
       port: o.port,
       host: o.host,
@@ -135,6 +140,7 @@ export const invoicingApiSandbox: SandboxDefinition<InvoicingApiSandbox> = {
   description: 'Fakturownia-style invoicing API stand-in (oid_unique idempotency)',
   defaultPort: 4571,
   async start(o) {
+    const { startInvoicingApiSandbox } = await import('./invoicing-api.js');
     const server = await startInvoicingApiSandbox({ port: o.port, host: o.host, token: DEFAULT_INVOICING_TOKEN });
     return {
       name: 'invoicing-api',

@@ -83,6 +83,8 @@ export interface S3Storage {
   deleteObject(key: string, opts?: CallOptions): Promise<void>;
   /** Creates the bucket if missing: sandbox and demo only (production buckets are provisioned). */
   ensureBucket(opts?: CallOptions): Promise<void>;
+  /** Whether the bucket exists and these credentials may use it (HeadBucket; herald doctor). */
+  bucketExists(opts?: CallOptions): Promise<boolean>;
   close(): void;
 }
 
@@ -240,6 +242,18 @@ export function createS3Storage(opts: S3StorageOptions): S3Storage {
         } catch (err) {
           // Another process created it between our HEAD and CREATE.
           if ((err as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw err;
+        }
+      });
+    },
+
+    async bucketExists(o = {}) {
+      return call('HeadBucket', undefined, o.signal, async (abortSignal) => {
+        try {
+          await client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal });
+          return true;
+        } catch (err) {
+          if (isNotFound(err)) return false;
+          throw err;
         }
       });
     },

@@ -1,19 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { CliError, printJson, withApp } from '../lib/cli/context.js';
 import { wholeNumber } from '../lib/cli/args.js';
+import { CliError, printJson, withApp } from '../lib/cli/context.js';
 import { progressBar } from '../lib/cli/progress.js';
-import { importJsonText } from './import/import-json.js';
-import { importXmlWorkbasket } from './import/import-xml.js';
+import type { Knex } from 'knex';
 import type { ImportResult } from './import/import-records.js';
-import { dumpEnvelopes } from './envelope/dump.js';
 import { ImportError, TaricError } from './errors.js';
-import { getWorkbasket, listWorkbaskets, setWorkbasketStatusIf, WORKBASKET_STATUSES, type WorkbasketStatus } from './store.js';
+import { getWorkbasket, listWorkbaskets, setWorkbasketStatusIf, WORKBASKET_STATUSES, type Workbasket, type WorkbasketStatus } from './store.js';
 
 // `herald workbaskets import|ready|list` and `herald envelopes dump`.
 // Expected failures (bad file, wrong status) become one CliError each; the
 // commands print JSON with --json and a progress bar only on a terminal.
+// The importers and the envelope writer (zod, saxes, the XSD validator) are
+// imported inside the actions, so `herald --help` does not load them.
 
 /** Below this not even one small transaction fits in an envelope (as config). */
 const MIN_ENVELOPE_SIZE = 4096;
@@ -38,7 +38,8 @@ function asCliError(err: unknown): unknown {
   return err;
 }
 
-async function importFile(file: string, opts: { title?: string; json?: boolean }): Promise<ImportResult> {
+/** Opens the file and says which importer it needs; a CliError naming the file otherwise. */
+async function sniffFile(file: string): Promise<{ kind: 'json' | 'xml'; size: number }> {
   let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(file, 'r');
@@ -53,28 +54,68 @@ async function importFile(file: string, opts: { title?: string; json?: boolean }
   if (first !== '{' && first !== '<') {
     throw new CliError(`${file}: neither a JSON workbasket (starts with "{") nor a TARIC3 XML envelope (starts with "<")`);
   }
-  return withApp(async ({ db }) => {
-    try {
-      if (first === '{') return await importJsonText(db, await fs.promises.readFile(file, 'utf8'), { title: opts.title });
-      const bar = progressBar(opts.json, 'bytes');
-      bar?.start(size, 0);
-      let read = 0;
-      const chunks = (async function* () {
-        for await (const chunk of fs.createReadStream(file, { highWaterMark: 64 * 1024 })) {
-          read += (chunk as Buffer).length;
-          bar?.update(read);
-          yield chunk as Buffer;
-        }
-      })();
-      try {
-        return await importXmlWorkbasket(db, chunks, { title: opts.title?.trim() || `Imported from ${path.basename(file)}` });
-      } finally {
-        bar?.stop();
-      }
-    } catch (err) {
-      throw asCliError(err);
+  return { kind: first === '{' ? 'json' : 'xml', size };
+}
+
+/** One file, in its own transaction (the importers': nothing is stored unless all of it is valid). */
+async function importFile(db: Knex, file: string, opts: { title?: string; json?: boolean }): Promise<ImportResult> {
+  const { kind, size } = await sniffFile(file);
+  try {
+    if (kind === 'json') {
+      const { importJsonText } = await import('./import/import-json.js');
+      return await importJsonText(db, await fs.promises.readFile(file, 'utf8'), { title: opts.title });
     }
-  });
+    const { importXmlWorkbasket } = await import('./import/import-xml.js');
+    const bar = progressBar(opts.json, 'bytes');
+    bar?.start(size, 0);
+    let read = 0;
+    const chunks = (async function* () {
+      for await (const chunk of fs.createReadStream(file, { highWaterMark: 64 * 1024 })) {
+        read += (chunk as Buffer).length;
+        bar?.update(read);
+        yield chunk as Buffer;
+      }
+    })();
+    try {
+      return await importXmlWorkbasket(db, chunks, { title: opts.title?.trim() || `Imported from ${path.basename(file)}` });
+    } finally {
+      bar?.stop();
+    }
+  } catch (err) {
+    throw asCliError(err);
+  }
+}
+
+type Outcome<T> = ({ ok: true } & T) | { ok: false; error: string };
+
+/**
+ * Runs each item on its own, so one failure does not stop the rest; a
+ * failure is one stderr line (prefixed with the item when there are several)
+ * and exit code 1. Failures that are not the item's fault (the database is
+ * gone) still stop the batch.
+ */
+async function eachOnItsOwn<I, T>(items: readonly I[], label: (item: I) => string, run: (item: I) => Promise<T>): Promise<Array<{ item: I; outcome: Outcome<T> }>> {
+  const out: Array<{ item: I; outcome: Outcome<T> }> = [];
+  for (const item of items) {
+    try {
+      out.push({ item, outcome: { ok: true, ...(await run(item)) } });
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      const prefix = items.length > 1 && !err.message.startsWith(label(item)) ? `${label(item)}: ` : '';
+      process.stderr.write(`herald: ${prefix}${err.message}\n`);
+      process.exitCode = 1;
+      out.push({ item, outcome: { ok: false, error: err.message } });
+    }
+  }
+  return out;
+}
+
+/** EDITING -> READY_FOR_EXPORT (compare-and-set), or a CliError saying why not. */
+async function makeReady(db: Knex, id: number): Promise<Workbasket> {
+  const moved = await setWorkbasketStatusIf(db, id, 'EDITING', 'READY_FOR_EXPORT');
+  if (moved) return moved;
+  const current = await getWorkbasket(db, id);
+  throw new CliError(current ? `workbasket ${id} is ${current.status}, not EDITING: unchanged` : `workbasket ${id} does not exist`);
 }
 
 export function registerTaricCommands(program: Command): void {
@@ -82,30 +123,41 @@ export function registerTaricCommands(program: Command): void {
 
   workbaskets
     .command('import')
-    .description('Load a workbasket from a JSON file or a TARIC3 XML envelope; nothing is stored unless all of it is valid')
-    .argument('<file>', 'JSON workbasket ({"title", "reason", "transactions": [...]}) or TARIC3 XML envelope')
+    .description(
+      'Load workbaskets from JSON files or TARIC3 XML envelopes, one workbasket per file, each in its own transaction: ' +
+        'nothing of a file is stored unless all of it is valid. Exit 1 if any file failed (the others are still imported).',
+    )
+    .argument('<file...>', 'JSON workbasket ({"title", "reason", "transactions": [...]}) or TARIC3 XML envelope; several may be given')
     .option('--title <title>', 'workbasket title (overrides the JSON title; default for XML: the file name)')
-    .option('--json', 'print {workbasketId, transactions, records} as JSON')
-    .action(async (file: string, opts: { title?: string; json?: boolean }) => {
-      const result = await importFile(file, opts);
-      if (opts.json) printJson(result);
-      else process.stdout.write(`imported workbasket ${result.workbasketId}: ${result.transactions} transactions, ${result.records} records\n`);
+    .option('--json', 'print [{file, ok, workbasketId, transactions, records} | {file, ok: false, error}] as JSON, one entry per file')
+    .action(async (files: string[], opts: { title?: string; json?: boolean }) => {
+      const results = await withApp(({ db }) => eachOnItsOwn(files, (f) => f, (f) => importFile(db, f, opts)));
+      if (opts.json) return printJson(results.map(({ item, outcome }) => ({ file: item, ...outcome })));
+      for (const { item, outcome: r } of results) {
+        if (!r.ok) continue;
+        process.stdout.write(`${files.length > 1 ? `${item}: ` : ''}imported workbasket ${r.workbasketId}: ${r.transactions} transactions, ${r.records} records\n`);
+      }
     });
 
   workbaskets
     .command('ready')
-    .description('Move a workbasket from EDITING to READY_FOR_EXPORT (its records are then frozen)')
-    .argument('<id>', 'workbasket id', wholeNumber('workbasket id'))
-    .option('--json', 'print the workbasket as JSON')
-    .action(async (id: number, opts: { json?: boolean }) => {
-      const wb = await withApp(async ({ db }) => {
-        const moved = await setWorkbasketStatusIf(db, id, 'EDITING', 'READY_FOR_EXPORT');
-        if (moved) return moved;
-        const current = await getWorkbasket(db, id);
-        throw new CliError(current ? `workbasket ${id} is ${current.status}, not EDITING: unchanged` : `workbasket ${id} does not exist`);
+    .description(
+      'Move workbaskets from EDITING to READY_FOR_EXPORT (their records are then frozen; the export is queued): the IDs given, or with --all every EDITING one. ' +
+        'Exit 1 if any could not be moved (the others still are).',
+    )
+    .argument('[id...]', 'workbasket ids', (v: string, prev: number[] = []) => [...prev, wholeNumber('workbasket id')(v)])
+    .option('--all', 'every workbasket that is EDITING now')
+    .option('--json', 'print the moved workbaskets as a JSON array')
+    .action(async (ids: number[], opts: { all?: boolean; json?: boolean }) => {
+      if (opts.all === (ids.length > 0)) throw new CliError('give workbasket IDs or --all (not both)');
+      const results = await withApp(async ({ db }) => {
+        const targets = opts.all ? (await listWorkbaskets(db, { status: 'EDITING' })).map((w) => w.id) : ids;
+        return eachOnItsOwn(targets, (id) => `workbasket ${id}`, (id) => makeReady(db, id));
       });
-      if (opts.json) printJson(wb);
-      else process.stdout.write(`workbasket ${wb.id} is ${wb.status}\n`);
+      const moved = results.flatMap(({ outcome }) => (outcome.ok ? [outcome] : []));
+      if (opts.json) return printJson(moved.map(({ ok: _ok, ...wb }) => wb));
+      if (opts.all && results.length === 0) process.stdout.write('no EDITING workbaskets\n');
+      for (const wb of moved) process.stdout.write(`workbasket ${wb.id} is ${wb.status}\n`);
     });
 
   workbaskets
@@ -135,6 +187,7 @@ export function registerTaricCommands(program: Command): void {
     .option('--json', 'print the envelopes as JSON')
     .action(async (opts: { dir: string; workbasket?: number[]; maxEnvelopeSize?: number; json?: boolean }) => {
       const result = await withApp(async ({ db, config }) => {
+        const { dumpEnvelopes } = await import('./envelope/dump.js');
         const bar = progressBar(opts.json, 'transactions');
         try {
           return await dumpEnvelopes(db, {

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { Command } from 'commander';
 import { registerTaricCommands } from '../../src/taric/commands.js';
 import { importJsonText } from '../../src/taric/import/import-json.js';
+import { runHerald } from '../helpers/cli.js';
 import { useTestDb } from '../helpers/db.js';
 import { getWorkbasket, listWorkbaskets, type WorkbasketSummary } from '../../src/taric/store.js';
 import { countRows, footnoteWorkbasket } from './workbasket-helpers.js';
@@ -38,9 +39,9 @@ describe('taric.commands (herald workbaskets)', function () {
   it('imports a JSON fixture and an XML envelope, printing the new id (or JSON)', async () => {
     const json = herald('workbaskets', 'import', 'fixtures/workbaskets/measure.json', '--json');
     expect(json.status, json.stderr).to.equal(0);
-    const result = JSON.parse(json.stdout) as { workbasketId: number; transactions: number; records: number };
-    expect(result).to.include({ transactions: 2, records: 6 });
-    expect((await getWorkbasket(db(), result.workbasketId))?.title).to.match(/live horses/);
+    const [result] = JSON.parse(json.stdout) as Array<{ file: string; ok: boolean; workbasketId: number; transactions: number; records: number }>;
+    expect(result).to.include({ file: 'fixtures/workbaskets/measure.json', ok: true, transactions: 2, records: 6 });
+    expect((await getWorkbasket(db(), result!.workbasketId))?.title).to.match(/live horses/);
 
     const xml = herald('workbaskets', 'import', 'fixtures/workbaskets/envelopes/goods-nomenclature.xml', '--title', 'Goods from the EU');
     expect(xml.status, xml.stderr).to.equal(0);
@@ -77,7 +78,8 @@ describe('taric.commands (herald workbaskets)', function () {
     const id = String(imported.workbasketId);
     const ok = herald('workbaskets', 'ready', id, '--json');
     expect(ok.status, ok.stderr).to.equal(0);
-    expect(JSON.parse(ok.stdout)).to.include({ id: imported.workbasketId, status: 'READY_FOR_EXPORT' });
+    expect(JSON.parse(ok.stdout)).to.have.length(1);
+    expect(JSON.parse(ok.stdout)[0]).to.include({ id: imported.workbasketId, status: 'READY_FOR_EXPORT' });
     const again = herald('workbaskets', 'ready', id);
     expect(again.status).to.equal(1);
     expect(again.stderr).to.equal(`herald: workbasket ${id} is READY_FOR_EXPORT, not EDITING: unchanged\n`);
@@ -111,5 +113,67 @@ describe('taric.commands (herald workbaskets)', function () {
       expect(help).to.contain(`Usage: herald ${group} ${name}`).and.to.contain('--json');
       expect(cmd!.description().length, `${group} ${name} description`).to.be.greaterThan(20);
     }
+  });
+
+  describe('batch forms', () => {
+    const env = () => ({ DATABASE_URL: t.get().url });
+
+    it('imports several files, each on its own: a bad one is reported and stored nothing, the others are imported', async () => {
+      const good1 = path.join(tmp, 'batch-1.json');
+      const good2 = path.join(tmp, 'batch-2.json');
+      const bad = path.join(tmp, 'batch-bad.json');
+      const missing = path.join(tmp, 'batch-missing.json');
+      fs.writeFileSync(good1, JSON.stringify(footnoteWorkbasket(2, 500, 'batch one')));
+      fs.writeFileSync(good2, JSON.stringify(footnoteWorkbasket(1, 510, 'batch two')));
+      const broken = footnoteWorkbasket(2, 520, 'batch bad');
+      broken.transactions[1]!.records[0]!.fields['footnote.type.id'] = 'toolong';
+      fs.writeFileSync(bad, JSON.stringify(broken));
+      const before = (await listWorkbaskets(db())).length;
+
+      const r = await runHerald(['workbaskets', 'import', good1, bad, missing, good2], { env: env() });
+      expect(r.code).to.equal(1);
+      const lines = r.stdout.trim().split('\n');
+      expect(lines).to.have.length(2);
+      expect(lines[0]).to.match(new RegExp(`^${good1}: imported workbasket \\d+: 2 transactions, \\d+ records$`));
+      expect(lines[1]).to.match(new RegExp(`^${good2}: imported workbasket \\d+: 1 transactions, \\d+ records$`));
+      expect(r.stderr).to.contain(`herald: ${bad}: workbasket not imported: 1 problem`);
+      expect(r.stderr).to.contain(`herald: ${missing}: no such file\n`);
+      const titles = (await listWorkbaskets(db())).map((w) => w.title);
+      expect(titles.length).to.equal(before + 2);
+      expect(titles).to.include.members(['batch one', 'batch two']).and.not.to.include('batch bad');
+
+      const json = await runHerald(['workbaskets', 'import', bad, good1, '--json'], { env: env() });
+      expect(json.code).to.equal(1);
+      const out = JSON.parse(json.stdout) as Array<{ file: string; ok: boolean; error?: string; workbasketId?: number }>;
+      expect(out.map((o) => [o.file, o.ok])).to.deep.equal([[bad, false], [good1, true]]);
+      expect(out[0]!.error).to.match(/^workbasket not imported: 1 problem/);
+      expect(out[1]!.workbasketId).to.be.a('number');
+    });
+
+    it('makes every EDITING workbasket ready with --all, several by id, and says which could not be moved', async () => {
+      const a = await importJsonText(db(), JSON.stringify(footnoteWorkbasket(1, 600, 'ready a')));
+      const b = await importJsonText(db(), JSON.stringify(footnoteWorkbasket(1, 610, 'ready b')));
+      const editing = (await listWorkbaskets(db(), { status: 'EDITING' })).map((w) => w.id);
+      expect(editing).to.include.members([a.workbasketId, b.workbasketId]);
+
+      const all = await runHerald(['workbaskets', 'ready', '--all', '--json'], { env: env() });
+      expect(all.code, all.stderr).to.equal(0);
+      const moved = JSON.parse(all.stdout) as Array<{ id: number; status: string }>;
+      expect(moved.map((w) => w.id).sort((x, y) => x - y)).to.deep.equal([...editing].sort((x, y) => x - y));
+      expect(moved.every((w) => w.status === 'READY_FOR_EXPORT')).to.equal(true);
+      expect(await listWorkbaskets(db(), { status: 'EDITING' })).to.deep.equal([]);
+
+      const none = await runHerald(['workbaskets', 'ready', '--all'], { env: env() });
+      expect([none.code, none.stdout]).to.deep.equal([0, 'no EDITING workbaskets\n']);
+
+      const c = await importJsonText(db(), JSON.stringify(footnoteWorkbasket(1, 620, 'ready c')));
+      const some = await runHerald(['workbaskets', 'ready', String(c.workbasketId), String(a.workbasketId)], { env: env() });
+      expect(some.code).to.equal(1);
+      expect(some.stdout).to.equal(`workbasket ${c.workbasketId} is READY_FOR_EXPORT\n`);
+      expect(some.stderr).to.equal(`herald: workbasket ${a.workbasketId} is READY_FOR_EXPORT, not EDITING: unchanged\n`);
+
+      const both = await runHerald(['workbaskets', 'ready', '--all', String(c.workbasketId)], { env: env() });
+      expect([both.code, both.stderr]).to.deep.equal([1, 'herald: give workbasket IDs or --all (not both)\n']);
+    });
   });
 });
