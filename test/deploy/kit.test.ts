@@ -1,3 +1,4 @@
+import { testWiring } from '../helpers/wiring.js';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -295,7 +296,7 @@ describe('deploy/kit: systemd units, Dockerfile and compose.yaml against the CLI
       const rules = parseYaml(read('deploy/prometheus/herald-alerts.yaml')) as { groups: { rules: { alert: string; expr: string }[] }[] };
       const exprs = rules.groups.flatMap((g) => g.rules.map((r) => ({ alert: r.alert, expr: String(r.expr) })));
       expect(exprs.length).to.be.greaterThan(5);
-      const app = await buildServer({ db: t.get().db, config: loadConfig({ REDIS_URL }), log: quietLog, plugins: [] });
+      const app = await buildServer({ db: t.get().db, config: loadConfig({ REDIS_URL }), log: quietLog, plugins: testWiring().routes });
       apps.push(app);
       await app.inject({ url: '/healthz' }); // the HTTP histogram has a series once a request was answered
       const text = (await app.inject({ url: '/metrics' })).body;
