@@ -198,9 +198,14 @@ export async function renderPending(db: Knex | Knex.Transaction, opts: RenderPen
   });
 }
 
+// Up to 1 MiB (four of the writer's segments) queued for the disk before the
+// writer waits: with the default 16 KiB every 256 KiB segment waited for its
+// own write, and rendering stalled on the thread pool (scripts/bench/export.ts).
+const SINK_BUFFER_BYTES = 1024 * 1024;
+
 /** A file sink that honours back-pressure and reports write errors. */
 export function fileSink(file: string): EnvelopeSink {
-  const out = fs.createWriteStream(file);
+  const out = fs.createWriteStream(file, { highWaterMark: SINK_BUFFER_BYTES });
   return {
     async write(chunk) {
       if (!out.write(chunk)) await once(out, 'drain');
