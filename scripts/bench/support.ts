@@ -1,3 +1,4 @@
+import os from 'node:os';
 import pg from 'pg';
 
 // What every benchmark script shares: where the scratch databases live,
@@ -61,4 +62,63 @@ export async function measure<T>(fn: () => Promise<T>): Promise<{ value: T; seco
   } finally {
     clearInterval(timer);
   }
+}
+
+// ---- load average -----------------------------------------------------------
+// The machine is shared: a figure taken while other work held the cores
+// says little about Herald. Every benchmark prints the load average before
+// and after, samples the 1-minute figure during the run, and refuses to call
+// a target met when it rose above the core count (it says "not judged").
+
+export interface LoadReport {
+  /** os.loadavg() when the watch started and stopped: 1, 5 and 15 minutes. */
+  before: number[];
+  after: number[];
+  /** Highest 1-minute load average seen during the run. */
+  peak1m: number;
+  cores: number;
+  /** peak1m <= cores: targets may be judged. */
+  quiet: boolean;
+}
+
+export interface LoadWatch {
+  /** The report so far (the watch keeps running). */
+  report(): LoadReport;
+  /** Stops sampling and returns the final report. */
+  stop(): LoadReport;
+}
+
+/** Starts sampling the 1-minute load average every `intervalMs`. */
+export function loadGuard(intervalMs = 1000): LoadWatch {
+  const cores = os.availableParallelism();
+  const before = os.loadavg();
+  let peak = before[0]!;
+  const timer = setInterval(() => (peak = Math.max(peak, os.loadavg()[0]!)), intervalMs);
+  timer.unref();
+  const report = (): LoadReport => {
+    const after = os.loadavg();
+    peak = Math.max(peak, after[0]!);
+    return { before, after, peak1m: peak, cores, quiet: peak <= cores };
+  };
+  return {
+    report,
+    stop() {
+      clearInterval(timer);
+      return report();
+    },
+  };
+}
+
+/** "load 1.02 0.95 0.80 -> 1.40 1.01 0.83 (peak 1.52, 2 cores)". */
+export function formatLoad(r: LoadReport): string {
+  const f = (l: number[]) => l.map((n) => n.toFixed(2)).join(' ');
+  return `load ${f(r.before)} -> ${f(r.after)} (1-min peak ${r.peak1m.toFixed(2)}, ${r.cores} cores)`;
+}
+
+export type Verdict = 'met' | 'missed' | 'not judged';
+
+/** A target's verdict: never "met" on a busy machine (a miss is still a miss). */
+export function judge(met: boolean, load: LoadReport): Verdict {
+  if (!met) return 'missed';
+  return load.quiet ? 'met' : 'not judged';
 }

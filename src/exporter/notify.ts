@@ -4,6 +4,7 @@ import { PermanentError } from '../jobs/contract/errors.js';
 import type { JobSnooze } from '../jobs/contract/types.js';
 import type { Logger } from '../log.js';
 import { crashPoint } from '../lib/crash-point.js';
+import { PhaseTimes } from '../lib/phase-times.js';
 import type { ExporterServices } from './services.js';
 import { getUpload, markUploadNotified } from './store.js';
 
@@ -23,7 +24,8 @@ export async function runNotifyHmrc(
   payload: { uploadId: number; resend?: boolean },
   opts: { signal: AbortSignal; log: Logger },
 ): Promise<void | JobSnooze> {
-  const upload = await getUpload(db, payload.uploadId);
+  const times = new PhaseTimes();
+  const upload = await times.time('read', () => getUpload(db, payload.uploadId));
   if (!upload) throw new PermanentError(`upload ${payload.uploadId} does not exist`);
   if (upload.notification_sent && !payload.resend) return;
   if (!upload.uploaded_at) throw new PermanentError(`upload ${upload.id} (envelope ${upload.envelope_id}) is not in S3 yet; nothing to notify`);
@@ -31,13 +33,16 @@ export async function runNotifyHmrc(
     opts.log.info({ uploadId: upload.id }, 'HMRC notifications are disabled (HMRC_NOTIFICATIONS_ENABLED=false); waiting');
     return { snoozeMs: NOTIFICATIONS_DISABLED_SNOOZE_MS };
   }
-  await services.hmrc().notifyTransferReady(
-    { correlationId: upload.correlation_id, fileName: upload.file_name, fileSize: Number(upload.file_size), checksum: upload.checksum },
-    { signal: opts.signal },
+  await times.time('notify', () =>
+    services.hmrc().notifyTransferReady(
+      { correlationId: upload.correlation_id, fileName: upload.file_name, fileSize: Number(upload.file_size), checksum: upload.checksum },
+      { signal: opts.signal },
+    ),
   );
   crashPoint('exporter.before-notify-mark');
-  await markUploadNotified(db, upload.id);
+  await times.time('mark', () => markUploadNotified(db, upload.id));
   opts.log.info({ uploadId: upload.id, envelopeId: upload.envelope_id, correlationId: upload.correlation_id }, `HMRC notified of ${upload.file_name}`);
+  opts.log.info({ timing: 'notify-hmrc', ms: times.toJSON(), envelopeId: upload.envelope_id }, 'notify-hmrc timing');
 }
 
 /** Why a resend was refused, in words for an operator (CLI line, admin flash). */

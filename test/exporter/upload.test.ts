@@ -1,10 +1,13 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
 import pino from 'pino';
 import { useTestDb } from '../helpers/db.js';
 import { startExporterEnv, readyWorkbasket, bucketContents, type ExporterEnv } from './support.js';
 import { definitionsWith } from '../helpers/wiring.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
-import { countJobs, listJobs } from '../../src/jobs/store/admin.js';
+import { countJobs, listJobAttempts, listJobs } from '../../src/jobs/store/admin.js';
+import { runUploadWorkbaskets } from '../../src/exporter/upload.js';
 import { getUpload } from '../../src/exporter/store.js';
 import { startTcpProxy } from '../../src/sandbox/tcp-proxy.js';
 
@@ -185,5 +188,42 @@ describe('exporter upload pipeline (inline)', () => {
     expect(await db('envelopes')).to.have.length(0);
     expect((await bucketContents(env.config())).size).to.equal(0);
     expect(await db('workbaskets').where({ id }).first()).to.include({ status: 'READY_FOR_EXPORT' });
+  });
+
+  /** Exports (upload rows and jobs included), then lets `damage` change the rendered file before the upload runs. */
+  async function exportThenDamage(damage: (bytes: Buffer) => Buffer) {
+    const { db } = t.get();
+    await readyWorkbasket(db, 5);
+    const services = env.services();
+    await runUploadWorkbaskets(db, services, new Date(), log);
+    const [upload] = await db('uploads');
+    const file = path.join(services.workDir, upload.file_name);
+    fs.writeFileSync(file, damage(fs.readFileSync(file)));
+    await run();
+    const [envelope] = await db('envelopes');
+    const objects = await bucketContents(env.config());
+    expect(objects.get(`tohmrc/staging/DIT${envelope.envelope_id}.xml`), 'S3 holds the stored envelope').to.equal(envelope.md5);
+    expect(env.hmrc.notifications()).to.have.length(1);
+    const [job] = await listJobs(db, { kind: 'upload-envelope' });
+    return { job: job!, attempts: await listJobAttempts(db, job!.id) };
+  }
+
+  it('puts the stored envelope when the file on disk has its size but other bytes: the put finds out, the retry renders again', async () => {
+    const { job, attempts } = await exportThenDamage((bytes) => {
+      bytes[bytes.length - 30]! ^= 0x20; // one letter's case: same size, other MD5
+      return bytes;
+    });
+    expect(job).to.include({ status: 'completed', attempts: 2 });
+    expect(attempts.map((a) => [a.outcome, a.error_class])).to.deep.equal([
+      ['failed', 'transient'],
+      ['completed', null],
+    ]);
+    expect(attempts[0]!.error).to.include('BodyMismatchError');
+  });
+
+  it('renders the stored envelope again, without a failed put, when the file on disk has another size', async () => {
+    const { job } = await exportThenDamage((bytes) => bytes.subarray(0, bytes.length - 100));
+    expect(job).to.include({ status: 'completed', attempts: 1 });
+    expect(env.s3.requests().filter((r) => r.method === 'PUT' && r.path.includes('DIT'))).to.have.length(1);
   });
 });

@@ -8,8 +8,9 @@ import { loadConfig } from '../../src/config.js';
 import { AuthError, PermanentError, RateLimitedError, TransientError } from '../../src/jobs/contract/errors.js';
 import { startS3Server, type S3Server } from '../../src/sandbox/s3-server.js';
 import { startTcpProxy, type TcpProxy } from '../../src/sandbox/tcp-proxy.js';
-import { digestFile } from '../../src/storage/digest.js';
+import { digestBuffer, digestFile } from '../../src/storage/digest.js';
 import {
+  BodyMismatchError,
   StorageConfigError,
   classifyS3Error,
   createS3Storage,
@@ -113,6 +114,25 @@ describe('storage/s3', function () {
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'idem/' }));
     expect(listed.Contents?.map((o) => [o.Key, o.Size])).to.deep.equal([['idem/DIT2.xml', bigBytes.length]]);
     expect((await s3.getObjectBuffer('idem/DIT2.xml')).equals(bigBytes)).to.equal(true);
+  });
+
+  it('checks a given digest against the bytes as they stream: a file that differs -> BodyMismatchError (transient)', async () => {
+    const s3 = storage();
+    // Same size, other bytes: found once the whole file has streamed (s3rver
+    // does not check Content-MD5; real S3 would answer BadDigest, which alone
+    // reads as permanent).
+    const other = digestBuffer(crypto.randomBytes(bigBytes.length));
+    const sameSize = await expectRejection(s3.putObjectFromFile('mismatch/DIT13.xml', bigFile, { contentType: CONTENT_TYPE, digest: other }), BodyMismatchError);
+    expect(sameSize).to.be.instanceOf(TransientError);
+    expect(sameSize.message).to.include(other.md5Hex).and.include((await digestFile(bigFile)).md5Hex);
+    // Another size: refused before any request.
+    const longer = digestBuffer(Buffer.concat([bigBytes, Buffer.from('x')]));
+    await expectRejection(s3.putObjectFromFile('mismatch/DIT14.xml', bigFile, { contentType: CONTENT_TYPE, digest: longer }), BodyMismatchError);
+    expect(server.requests().filter((r) => r.path.includes('DIT14'))).to.deep.equal([]);
+    // The right digest: stored.
+    const put = await s3.putObjectFromFile('mismatch/DIT13.xml', bigFile, { contentType: CONTENT_TYPE, digest: await digestFile(bigFile) });
+    expect(put.md5Hex).to.equal(crypto.createHash('md5').update(bigBytes).digest('hex'));
+    expect((await s3.getObjectBuffer('mismatch/DIT13.xml')).equals(bigBytes)).to.equal(true);
   });
 
   it('deletes an object (and deleting a missing key is not an error, as in S3)', async () => {

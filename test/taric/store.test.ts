@@ -8,7 +8,10 @@ import {
   getWorkbasket,
   insertEnvelope,
   insertEnvelopeTransactions,
+  insertTransactions,
+  insertWorkbasket,
   listWorkbaskets,
+  readEnvelopeTransactions,
   readPendingTransactions,
   setWorkbasketStatusIf,
 } from '../../src/taric/store.js';
@@ -144,5 +147,60 @@ describe('taric.store', () => {
     const left: number[] = [];
     for await (const tx of readPendingTransactions(db(), [a.workbasketId], 1)) left.push(tx.transactionId);
     expect(left).to.have.length(2).and.not.include(firstOfA);
+  });
+
+  it('reads a transaction without records, and a last page that is exactly full', async () => {
+    const a = await importJsonWorkbasket(db(), toJsonWorkbasket([footnoteTransaction(70), footnoteTransaction(71)]));
+    const empty = await insertWorkbasket(db(), { title: 'no records', reason: 'test' });
+    await insertTransactions(db(), empty.id, [1]);
+    const seen: Array<[number, number]> = [];
+    // Three transactions, pages of three then of one: the reader must stop
+    // after the empty page that follows an exactly full one, and keep the
+    // transaction whose records are none.
+    for await (const tx of readPendingTransactions(db(), [a.workbasketId, empty.id], 3)) seen.push([tx.workbasketId, tx.records.length]);
+    expect(seen).to.deep.equal([
+      [a.workbasketId, 2],
+      [a.workbasketId, 2],
+      [empty.id, 0],
+    ]);
+    const paged: number[] = [];
+    for await (const tx of readPendingTransactions(db(), [a.workbasketId, empty.id], 1)) paged.push(tx.records.length);
+    expect(paged).to.deep.equal([2, 2, 0]);
+  });
+
+  it('stops reading when the consumer stops, and reports a page that fails where it is read', async () => {
+    const a = await importJsonWorkbasket(db(), toJsonWorkbasket([footnoteTransaction(80), footnoteTransaction(81), footnoteTransaction(82)]));
+    const env = await insertEnvelope(db(), { envelopeId: '980002', year: 98, counter: 2, sizeBytes: 1, md5: 'x' });
+    const ids = (await db().raw(`SELECT id FROM transactions WHERE workbasket_id = ? ORDER BY position`, [a.workbasketId])).rows.map((r: { id: number }) => r.id);
+    await insertEnvelopeTransactions(
+      db(),
+      env.id,
+      ids.map((id: number, i: number) => ({ transactionId: id, workbasketId: a.workbasketId, taricTransactionId: 600 + i, position: i + 1 })),
+    );
+    // Early stop inside a transaction (a page is read ahead by then): the
+    // transaction stays usable.
+    await db().transaction(async (trx) => {
+      for await (const tx of readEnvelopeTransactions(trx, env.id, 1)) {
+        expect(tx.position).to.equal(1);
+        break;
+      }
+      expect((await trx.raw('SELECT 1 AS one')).rows[0].one).to.equal(1);
+    });
+    // The second page's query fails (the transaction is aborted by then):
+    // the error comes out of the loop, not as an unhandled rejection.
+    const failure = await db()
+      .transaction(async (trx) => {
+        const positions: number[] = [];
+        for await (const tx of readEnvelopeTransactions(trx, env.id, 1)) {
+          positions.push(tx.position);
+          if (tx.position === 1) await trx.raw('SELECT 1/0').catch(() => undefined);
+        }
+        return positions;
+      })
+      .then(
+        () => null,
+        (err: Error) => err.message,
+      );
+    expect(failure).to.match(/current transaction is aborted|division by zero/);
   });
 });

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { PhaseTimes } from '../../lib/phase-times.js';
 import type { SourceTransaction } from '../model.js';
 import {
   ENVELOPE_FOOTER,
@@ -52,6 +53,13 @@ export interface BuildEnvelopesOptions {
   schema?: 'herald' | string;
   /** Bytes per sink write and per validation chunk (default 256 KiB; measured in scripts/bench/envelope.ts). */
   segmentBytes?: number;
+  /**
+   * Adds the run's phases (ms): read (waiting for `transactions`), render,
+   * checksum, write (sink), validate-wait (no free validation slot),
+   * validate-tail (validation still running after the last byte), and
+   * validate-worker (the validator's own time, overlapping the others).
+   */
+  times?: PhaseTimes | undefined;
 }
 
 export interface BuiltTransaction {
@@ -119,6 +127,7 @@ interface Context {
   segmentBytes: number;
   bytesWritten: number;
   transactionsDone: number;
+  times: PhaseTimes | null;
 }
 
 /** One envelope being written: its sink, running size and checksum. */
@@ -175,7 +184,9 @@ class OpenEnvelope {
     // Every other append left room for the footer, so this one cannot flush.
     await this.append(ENVELOPE_FOOTER, ENVELOPE_FOOTER_BYTES, 1, false);
     await this.flush(true);
+    const t0 = performance.now();
     await this.sink.end();
+    this.ctx.times?.add('write', performance.now() - t0);
     return {
       envelopeId: this.envelopeId,
       bytes: this.bytes,
@@ -201,7 +212,9 @@ class OpenEnvelope {
       this.segment = Buffer.allocUnsafeSlow(Math.max(this.ctx.segmentBytes, room));
       this.segmentLength = 0;
     }
+    const t0 = performance.now();
     this.segmentLength += this.segment.write(text, this.segmentLength);
+    this.ctx.times?.add('render', performance.now() - t0);
     this.bytes += bytes;
     this.lines += lines;
   }
@@ -210,11 +223,18 @@ class OpenEnvelope {
     const buf = this.segment!.subarray(0, this.segmentLength);
     this.segment = null;
     this.segmentLength = 0;
+    const times = this.ctx.times;
+    const t0 = performance.now();
     this.md5.update(buf);
+    const t1 = performance.now();
+    times?.add('checksum', t1 - t0);
     // A segment of only the header or the closing tag has nothing to
     // validate (alone it would be an envelope without transactions).
     if (this.ctx.validator && this.segmentTransactions > 0) await this.submit(buf, last);
+    const t2 = performance.now();
+    times?.add('validate-wait', t2 - t1);
     await this.sink.write(buf);
+    times?.add('write', performance.now() - t2);
     this.ctx.bytesWritten += buf.length;
     this.ctx.opts.onProgress?.({ transactions: this.ctx.transactionsDone, bytes: this.ctx.bytesWritten });
     this.segmentStartLine = this.lines + 1;
@@ -250,6 +270,7 @@ export async function buildEnvelopes(opts: BuildEnvelopesOptions): Promise<Built
     segmentBytes: opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
     bytesWritten: 0,
     transactionsDone: 0,
+    times: opts.times ?? null,
   };
   const built: Array<{ envelope: BuiltEnvelope; open: OpenEnvelope }> = [];
   const state: { current: OpenEnvelope | null } = { current: null };
@@ -262,11 +283,14 @@ export async function buildEnvelopes(opts: BuildEnvelopesOptions): Promise<Built
     throw err;
   }
   for (const { envelope, open } of built) {
+    const t0 = performance.now();
     const results = await open.results();
+    ctx.times?.add('validate-tail', performance.now() - t0);
     envelope.issueCount = results.reduce((n, r) => n + r.count, 0);
     envelope.issues = results.flatMap((r) => r.issues).slice(0, MAX_ISSUES_PER_ENVELOPE);
     envelope.valid = envelope.issueCount === 0;
     envelope.validationMs = results.reduce((n, r) => n + r.ms, 0);
+    ctx.times?.add('validate-worker', envelope.validationMs);
   }
   return built.map((b) => b.envelope);
 }
@@ -279,14 +303,20 @@ async function splitIntoEnvelopes(
   const { opts } = ctx;
   const max = opts.maxEnvelopeBytes;
   let index = 0;
-  for await (const tx of opts.transactions) {
+  const render = (tx: SourceTransaction, taricId: number, firstSequence: number) => {
+    const t0 = performance.now();
+    const r = renderTransaction(tx, taricId, firstSequence);
+    ctx.times?.add('render', performance.now() - t0);
+    return r;
+  };
+  for await (const tx of ctx.times ? timedSource(opts.transactions, ctx.times) : opts.transactions) {
     const taricId = opts.firstTaricTransactionId + index++;
     if (taricId > MAX_TARIC_TRANSACTION_ID) {
       throw new RangeError(`TARIC transaction id ${taricId} for transaction ${tx.transactionId} would exceed ${MAX_TARIC_TRANSACTION_ID}`);
     }
     const current = state.current;
     if (current) {
-      const r = renderTransaction(tx, taricId, current.records + 1);
+      const r = render(tx, taricId, current.records + 1);
       if (current.sizeWith(r) <= max) {
         await current.add(tx, taricId, r);
         ctx.transactionsDone++;
@@ -296,7 +326,7 @@ async function splitIntoEnvelopes(
       state.current = null;
     }
     const envelopeId = opts.nextEnvelopeId();
-    const r = renderTransaction(tx, taricId, 1);
+    const r = render(tx, taricId, 1);
     const alone = Buffer.byteLength(envelopeHeader(envelopeId)) + r.bytes + ENVELOPE_FOOTER_BYTES;
     if (alone > max) throw new OversizeTransactionError(tx.workbasketId, tx.transactionId, alone, max);
     state.current = await OpenEnvelope.open(ctx, envelopeId);
@@ -307,5 +337,15 @@ async function splitIntoEnvelopes(
   if (last) {
     built.push({ envelope: await last.close(), open: last });
     state.current = null;
+  }
+}
+
+/** `source`, adding the time spent waiting for each item to `times` as 'read'. */
+async function* timedSource<T>(source: AsyncIterable<T> | Iterable<T>, times: PhaseTimes): AsyncGenerator<T> {
+  let t0 = performance.now();
+  for await (const item of source) {
+    times.add('read', performance.now() - t0);
+    yield item;
+    t0 = performance.now();
   }
 }

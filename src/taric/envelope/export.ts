@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import { crashPoint } from '../../lib/crash-point.js';
+import type { PhaseTimes } from '../../lib/phase-times.js';
 import { buildEnvelopes, type BuiltEnvelope, type EnvelopeSink } from './envelope-writer.js';
 import { EnvelopeIdSequence, withEnvelopeNumbering } from './allocate.js';
 import { EnvelopeInvalidError, TaricError } from '../errors.js';
@@ -44,6 +45,12 @@ export interface ExportOptions {
   /** Export only these workbaskets (each must be READY_FOR_EXPORT); default: every one that is. */
   workbasketIds?: number[] | undefined;
   onProgress?: ((p: ExportProgress) => void) | undefined;
+  /**
+   * Adds the run's phases (ms): lock (taking the numbering lock and reading
+   * the next ids), read (the database reads), the writer's phases (see
+   * BuildEnvelopesOptions.times), store (inserting the rows) and commit.
+   */
+  times?: PhaseTimes | undefined;
 }
 
 export interface ExportedEnvelope {
@@ -72,9 +79,18 @@ export function envelopeFileName(envelopeId: string): string {
  */
 export async function exportReadyWorkbaskets(db: Knex, opts: ExportOptions): Promise<{ envelopes: ExportedEnvelope[] }> {
   const files: string[] = [];
+  const times = opts.times;
+  let mark = performance.now();
+  const lap = (phase: string) => {
+    const now = performance.now();
+    times?.add(phase, now - mark);
+    mark = now;
+  };
   try {
-    return await withEnvelopeNumbering(db, opts, async (trx, next) => {
+    const result = await withEnvelopeNumbering(db, opts, async (trx, next) => {
+      lap('lock');
       const workbaskets = await selectWorkbaskets(trx, { ids: opts.workbasketIds ?? null, statuses: ['READY_FOR_EXPORT'], lock: true });
+      lap('read');
       const sequence = new EnvelopeIdSequence(next.year, next.nextCounter);
       const built = await renderPending(trx, {
         workbasketIds: workbaskets.map((w) => w.id),
@@ -87,7 +103,9 @@ export async function exportReadyWorkbaskets(db: Knex, opts: ExportOptions): Pro
           return fileSink(file);
         },
         onProgress: opts.onProgress,
+        times,
       });
+      mark = performance.now();
       crashPoint('taric-export.rendered');
       const invalid = built.filter((e) => !e.valid);
       if (invalid.length > 0) throw new EnvelopeInvalidError(invalid.map((e) => ({ envelopeId: e.envelopeId, issues: e.issues })));
@@ -118,9 +136,12 @@ export async function exportReadyWorkbaskets(db: Knex, opts: ExportOptions): Pro
           lastTaricTransactionId: e.transactions[e.transactions.length - 1]!.taricTransactionId,
         });
       }
+      lap('store');
       crashPoint('taric-export.before-commit');
       return { envelopes: out };
     });
+    lap('commit');
+    return result;
   } catch (err) {
     await Promise.all(files.map((f) => fs.promises.rm(f, { force: true })));
     throw err;
@@ -154,12 +175,15 @@ export interface RenderPendingOptions {
   maxEnvelopeBytes: number;
   openSink(envelopeId: string): EnvelopeSink | Promise<EnvelopeSink>;
   onProgress?: ((p: ExportProgress) => void) | undefined;
+  times?: PhaseTimes | undefined;
 }
 
 /** Streams the workbaskets' unexported transactions through the envelope writer. */
 export async function renderPending(db: Knex | Knex.Transaction, opts: RenderPendingOptions): Promise<BuiltEnvelope[]> {
   if (opts.workbasketIds.length === 0) return [];
+  const t0 = performance.now();
   const total = await countPendingTransactions(db, opts.workbasketIds);
+  opts.times?.add('read', performance.now() - t0);
   // An envelope without transactions would use an envelope id for nothing.
   if (total === 0) return [];
   const onProgress = opts.onProgress;
@@ -169,13 +193,19 @@ export async function renderPending(db: Knex | Knex.Transaction, opts: RenderPen
     nextEnvelopeId: opts.nextEnvelopeId,
     maxEnvelopeBytes: opts.maxEnvelopeBytes,
     openSink: opts.openSink,
+    times: opts.times,
     ...(onProgress ? { onProgress: (p: { transactions: number; bytes: number }) => onProgress({ ...p, totalTransactions: total }) } : {}),
   });
 }
 
+// Up to 1 MiB (four of the writer's segments) queued for the disk before the
+// writer waits: with the default 16 KiB every 256 KiB segment waited for its
+// own write, and rendering stalled on the thread pool (scripts/bench/export.ts).
+const SINK_BUFFER_BYTES = 1024 * 1024;
+
 /** A file sink that honours back-pressure and reports write errors. */
 export function fileSink(file: string): EnvelopeSink {
-  const out = fs.createWriteStream(file);
+  const out = fs.createWriteStream(file, { highWaterMark: SINK_BUFFER_BYTES });
   return {
     async write(chunk) {
       if (!out.write(chunk)) await once(out, 'drain');
