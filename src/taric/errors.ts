@@ -12,7 +12,8 @@ export type TaricErrorCode =
   | 'envelope_ids_exhausted'
   | 'envelope_invalid'
   | 'envelope_not_found'
-  | 'envelope_mismatch';
+  | 'envelope_mismatch'
+  | 'dump_target_not_file';
 
 export class TaricError extends Error {
   constructor(
