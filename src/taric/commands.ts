@@ -7,7 +7,7 @@ import { importJsonText } from './import/import-json.js';
 import { importXmlWorkbasket } from './import/import-xml.js';
 import type { ImportResult } from './import/import-records.js';
 import { dumpEnvelopes } from './envelope/dump.js';
-import { ImportError, TaricError } from './errors.js';
+import { formatWarning, ImportError, TaricError } from './errors.js';
 import { getWorkbasket, listWorkbaskets, setWorkbasketStatusIf, WORKBASKET_STATUSES, type WorkbasketStatus } from './store.js';
 
 // `herald workbaskets import|ready|list` and `herald envelopes dump`.
@@ -46,7 +46,13 @@ function asCliError(err: unknown): unknown {
   return err;
 }
 
-async function importFile(file: string, opts: { title?: string; json?: boolean }): Promise<ImportResult> {
+interface ImportCommandOptions {
+  title?: string;
+  json?: boolean;
+  strict?: boolean;
+}
+
+async function importFile(file: string, opts: ImportCommandOptions): Promise<ImportResult> {
   let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(file, 'r');
@@ -63,19 +69,15 @@ async function importFile(file: string, opts: { title?: string; json?: boolean }
   }
   return withApp(async ({ db }) => {
     try {
-      if (first === '{') return await importJsonText(db, await fs.promises.readFile(file, 'utf8'), { title: opts.title });
+      if (first === '{') return await importJsonText(db, await fs.promises.readFile(file, 'utf8'), { title: opts.title, strict: opts.strict });
       const bar = progressBar(opts.json, 'bytes');
       bar?.start(size, 0);
-      let read = 0;
-      const chunks = (async function* () {
-        for await (const chunk of fs.createReadStream(file, { highWaterMark: 64 * 1024 })) {
-          read += (chunk as Buffer).length;
-          bar?.update(read);
-          yield chunk as Buffer;
-        }
-      })();
       try {
-        return await importXmlWorkbasket(db, chunks, { title: opts.title?.trim() || `Imported from ${path.basename(file)}` });
+        return await importXmlWorkbasket(db, file, {
+          title: opts.title?.trim() || `Imported from ${path.basename(file)}`,
+          strict: opts.strict ?? false,
+          onProgress: (read) => bar?.update(read),
+        });
       } finally {
         bar?.stop();
       }
@@ -93,11 +95,16 @@ export function registerTaricCommands(program: Command): void {
     .description('Load a workbasket from a JSON file or a TARIC3 XML envelope; nothing is stored unless all of it is valid')
     .argument('<file>', 'JSON workbasket ({"title", "reason", "transactions": [...]}) or TARIC3 XML envelope')
     .option('--title <title>', 'workbasket title (overrides the JSON title; default for XML: the file name)')
-    .option('--json', 'print {workbasketId, transactions, records} as JSON')
-    .action(async (file: string, opts: { title?: string; json?: boolean }) => {
+    .option(
+      '--strict',
+      "refuse the file if it needs any normalisation (printed as warnings otherwise); XML must first be valid against Herald's import schema (xsd/envelope-import.xsd)",
+    )
+    .option('--json', 'print {workbasketId, transactions, records, warnings} as JSON')
+    .action(async (file: string, opts: ImportCommandOptions) => {
       const result = await importFile(file, opts);
-      if (opts.json) printJson(result);
-      else process.stdout.write(`imported workbasket ${result.workbasketId}: ${result.transactions} transactions, ${result.records} records\n`);
+      if (opts.json) return printJson(result);
+      process.stdout.write(`imported workbasket ${result.workbasketId}: ${result.transactions} transactions, ${result.records} records\n`);
+      for (const w of result.warnings) process.stderr.write(`warning: ${formatWarning(w)}\n`);
     });
 
   workbaskets

@@ -50,6 +50,20 @@ export function formatProblem(p: ImportProblem): string {
   return `${text ? `${text}: ` : ''}${p.message}`;
 }
 
+/**
+ * Something the import read other than as the file says it (a normalisation:
+ * an envelope id the schema refuses, an element outside its namespace, fields
+ * out of schema order, ...): stored anyway, refused by a strict import. The
+ * same kind of normalisation is reported once, with the first place and a count.
+ */
+export interface ImportWarning extends ImportProblem {
+  count: number;
+}
+
+export function formatWarning(w: ImportWarning): string {
+  return `${formatProblem(w)}${w.count > 1 ? ` (${w.count} times; the first is shown)` : ''}`;
+}
+
 /** The input was rejected as a whole; nothing was stored. */
 export class ImportError extends TaricError {
   constructor(

@@ -208,7 +208,7 @@ export async function* readPendingTransactions(
     if (rows.length === 0) return;
     const records = await selectRecordsOf(db, rows.map((r) => r.id));
     for (const t of rows) {
-      yield { transactionId: t.id, workbasketId: t.workbasket_id, records: records.get(t.id) ?? [] };
+      yield { transactionId: t.id, workbasketId: t.workbasket_id, workbasketPosition: t.position, records: records.get(t.id) ?? [] };
     }
     const last = rows[rows.length - 1]!;
     after = [last.workbasket_id, last.position];
