@@ -6,7 +6,7 @@ import { CliError, printJson, withApp } from '../lib/cli/context.js';
 import { progressBar } from '../lib/cli/progress.js';
 import type { Knex } from 'knex';
 import type { ImportResult } from './import/import-records.js';
-import { ImportError, TaricError } from './errors.js';
+import { formatWarning, ImportError, TaricError } from './errors.js';
 import { getWorkbasket, listWorkbaskets, setWorkbasketStatusIf, WORKBASKET_STATUSES, type Workbasket, type WorkbasketStatus } from './store.js';
 
 // `herald workbaskets import|ready|list` and `herald envelopes dump`.
@@ -57,27 +57,29 @@ async function sniffFile(file: string): Promise<{ kind: 'json' | 'xml'; size: nu
   return { kind: first === '{' ? 'json' : 'xml', size };
 }
 
+interface ImportCommandOptions {
+  title?: string;
+  json?: boolean;
+  strict?: boolean;
+}
+
 /** One file, in its own transaction (the importers': nothing is stored unless all of it is valid). */
-async function importFile(db: Knex, file: string, opts: { title?: string; json?: boolean }): Promise<ImportResult> {
+async function importFile(db: Knex, file: string, opts: ImportCommandOptions): Promise<ImportResult> {
   const { kind, size } = await sniffFile(file);
   try {
     if (kind === 'json') {
       const { importJsonText } = await import('./import/import-json.js');
-      return await importJsonText(db, await fs.promises.readFile(file, 'utf8'), { title: opts.title });
+      return await importJsonText(db, await fs.promises.readFile(file, 'utf8'), { title: opts.title, strict: opts.strict });
     }
     const { importXmlWorkbasket } = await import('./import/import-xml.js');
     const bar = progressBar(opts.json, 'bytes');
     bar?.start(size, 0);
-    let read = 0;
-    const chunks = (async function* () {
-      for await (const chunk of fs.createReadStream(file, { highWaterMark: 64 * 1024 })) {
-        read += (chunk as Buffer).length;
-        bar?.update(read);
-        yield chunk as Buffer;
-      }
-    })();
     try {
-      return await importXmlWorkbasket(db, chunks, { title: opts.title?.trim() || `Imported from ${path.basename(file)}` });
+      return await importXmlWorkbasket(db, file, {
+        title: opts.title?.trim() || `Imported from ${path.basename(file)}`,
+        strict: opts.strict ?? false,
+        onProgress: (read) => bar?.update(read),
+      });
     } finally {
       bar?.stop();
     }
@@ -129,13 +131,19 @@ export function registerTaricCommands(program: Command): void {
     )
     .argument('<file...>', 'JSON workbasket ({"title", "reason", "transactions": [...]}) or TARIC3 XML envelope; several may be given')
     .option('--title <title>', 'workbasket title (overrides the JSON title; default for XML: the file name)')
-    .option('--json', 'print [{file, ok, workbasketId, transactions, records} | {file, ok: false, error}] as JSON, one entry per file')
-    .action(async (files: string[], opts: { title?: string; json?: boolean }) => {
+    .option(
+      '--strict',
+      "refuse a file that needs any normalisation (printed as warnings otherwise); XML must first be valid against Herald's import schema (xsd/envelope-import.xsd)",
+    )
+    .option('--json', 'print [{file, ok, workbasketId, transactions, records, warnings} | {file, ok: false, error}] as JSON, one entry per file')
+    .action(async (files: string[], opts: ImportCommandOptions) => {
       const results = await withApp(({ db }) => eachOnItsOwn(files, (f) => f, (f) => importFile(db, f, opts)));
       if (opts.json) return printJson(results.map(({ item, outcome }) => ({ file: item, ...outcome })));
       for (const { item, outcome: r } of results) {
         if (!r.ok) continue;
-        process.stdout.write(`${files.length > 1 ? `${item}: ` : ''}imported workbasket ${r.workbasketId}: ${r.transactions} transactions, ${r.records} records\n`);
+        const label = files.length > 1 ? `${item}: ` : '';
+        process.stdout.write(`${label}imported workbasket ${r.workbasketId}: ${r.transactions} transactions, ${r.records} records\n`);
+        for (const w of r.warnings) process.stderr.write(`${label}warning: ${formatWarning(w)}\n`);
       }
     });
 

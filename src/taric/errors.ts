@@ -12,7 +12,8 @@ export type TaricErrorCode =
   | 'envelope_ids_exhausted'
   | 'envelope_invalid'
   | 'envelope_not_found'
-  | 'envelope_mismatch';
+  | 'envelope_mismatch'
+  | 'dump_target_not_file';
 
 export class TaricError extends Error {
   constructor(
@@ -47,6 +48,20 @@ export function formatProblem(p: ImportProblem): string {
   if (p.line !== undefined) text += `${text ? ' ' : ''}[line ${p.line}]`;
   if (p.field !== undefined) text += `${text ? ': ' : ''}field ${p.field}`;
   return `${text ? `${text}: ` : ''}${p.message}`;
+}
+
+/**
+ * Something the import read other than as the file says it (a normalisation:
+ * an envelope id the schema refuses, an element outside its namespace, fields
+ * out of schema order, ...): stored anyway, refused by a strict import. The
+ * same kind of normalisation is reported once, with the first place and a count.
+ */
+export interface ImportWarning extends ImportProblem {
+  count: number;
+}
+
+export function formatWarning(w: ImportWarning): string {
+  return `${formatProblem(w)}${w.count > 1 ? ` (${w.count} times; the first is shown)` : ''}`;
 }
 
 /** The input was rejected as a whole; nothing was stored. */

@@ -16,5 +16,7 @@ export interface TaricRecord {
 export interface SourceTransaction {
   transactionId: number; // transactions.id
   workbasketId: number;
+  /** 1-based position in its workbasket (transactions.position), when read from there: what import problems and errors call "transaction N". */
+  workbasketPosition?: number;
   records: TaricRecord[];
 }

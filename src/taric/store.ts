@@ -231,7 +231,7 @@ export function readPendingTransactions(db: DbOrTrx, workbasketIds: number[], ba
     const page = groupByTransaction(rows);
     const last = page[page.length - 1]?.row;
     return {
-      items: page.map(({ row, records }) => ({ transactionId: row.transaction_id, workbasketId: row.workbasket_id, records })),
+      items: page.map(({ row, records }) => ({ transactionId: row.transaction_id, workbasketId: row.workbasket_id, workbasketPosition: row.position, records })),
       next: last && page.length === batchSize ? [last.workbasket_id, last.position] : null,
     };
   });

@@ -50,6 +50,25 @@ describe('taric.commands (herald workbaskets)', function () {
     expect((await getWorkbasket(db(), Number(m![1])))?.title).to.equal('Goods from the EU');
   });
 
+  it('prints each normalisation as a warning, and --strict refuses the file', async () => {
+    const file = path.join(tmp, 'id-one.xml');
+    fs.writeFileSync(file, fs.readFileSync(path.join(ROOT, 'fixtures/workbaskets/envelopes/goods-nomenclature.xml'), 'utf8').replace(/ id="\d+"/, ' id="1"'));
+    const warning = '<env:envelope> id "1" does not match [0-9]{5,6}; ignored: Herald gives what it exports ids of its own';
+    const text = herald('workbaskets', 'import', file);
+    expect(text.status, text.stderr).to.equal(0);
+    expect(text.stdout).to.match(/^imported workbasket \d+: 1 transactions, 1 records\n$/);
+    expect(text.stderr).to.match(new RegExp(`^warning: \\[line \\d+\\]: ${warning.replace(/[[\]{}().*+?^$|\\]/g, '\\$&')}\n$`));
+    const json = herald('workbaskets', 'import', file, '--json');
+    const { warnings } = JSON.parse(json.stdout) as { warnings: Array<{ message: string; count: number }> };
+    expect(warnings.map((w) => [w.message, w.count])).to.deep.equal([[warning, 1]]);
+
+    const before = await countRows(db());
+    const strict = herald('workbaskets', 'import', file, '--strict');
+    expect(strict.status).to.equal(1);
+    expect(strict.stderr).to.contain("herald: workbasket not imported: 1 problem\n  [line 3]: not valid against Herald's import schema (xsd/envelope-import.xsd)");
+    expect(await countRows(db())).to.deep.equal(before);
+  });
+
   it('rejects a bad file with every problem and its position, storing nothing', async () => {
     const doc = footnoteWorkbasket(3);
     doc.transactions[1]!.records[0]!.fields['footnote.type.id'] = 'toolong';

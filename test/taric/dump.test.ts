@@ -135,4 +135,19 @@ describe('taric.dump (herald envelopes dump)', function () {
     expect(r.stderr).to.match(/needs \d+ bytes as an envelope of its own, more than the limit of 5000 bytes/);
     expect(await countRows(db())).to.deep.equal(before);
   });
+
+  it('refuses, in one line and exit 1, a symbolic link where it would write, and leaves its target alone', async () => {
+    await readyWorkbasket(db(), [footnoteTransaction(50)], 'linked');
+    const probe = herald('envelopes', 'dump', '--dir', dir, '--json');
+    const [first] = (JSON.parse(probe.stdout) as { envelopes: DumpedEnvelope[] }).envelopes;
+    const target = path.join(path.dirname(dir), 'precious.txt');
+    fs.writeFileSync(target, 'keep me\n');
+    fs.rmSync(first!.file);
+    fs.symlinkSync(target, first!.file);
+    const r = herald('envelopes', 'dump', '--dir', dir);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.equal(`herald: ${first!.file} exists and is a symbolic link, not a regular file: remove it or dump to another --dir (nothing was written)\n`);
+    expect(fs.readFileSync(target, 'utf8')).to.equal('keep me\n');
+    expect(fs.readlinkSync(first!.file)).to.equal(target);
+  });
 });

@@ -187,9 +187,18 @@ describe('taric.export', () => {
     const nextEnvelope = (await listEnvelopes(db())).length + 1;
     const small = await readyWorkbasket(db(), [footnoteTransaction(720)], 'small');
     const big = await readyWorkbasket(db(), [footnoteTransaction(721), longFootnoteTransaction(722, 6000)], 'big');
-    const err = await exportReadyWorkbaskets(db(), options({ maxEnvelopeBytes: 5000 })).catch((x: unknown) => x);
+    const lastTaric = ((await db().raw(`SELECT max(taric_transaction_id) AS n FROM envelope_transactions`)).rows[0].n as number | null) ?? 4999;
+    const err = await exportReadyWorkbaskets(db(), options({ maxEnvelopeBytes: 5000, workbasketIds: [small, big] })).catch((x: unknown) => x);
     expect(err).to.be.instanceOf(OversizeTransactionError);
-    expect(err).to.include({ workbasketId: big, maxBytes: 5000 });
+    expect(err).to.include({ workbasketId: big, maxBytes: 5000, workbasketPosition: 2 });
+    // Named as import problems name it (its position in the workbasket), with the TARIC id it was given:
+    // the small workbasket's transaction and the big one's first came before it.
+    const { transactionId, bytes, taricTransactionId } = err as OversizeTransactionError;
+    expect(taricTransactionId).to.equal(lastTaric + 3);
+    expect((err as Error).message).to.equal(
+      `workbasket ${big}, transaction 2 (row ${transactionId}), TARIC transaction id ${taricTransactionId}: needs ${bytes} bytes as an envelope of its own, ` +
+        'more than the limit of 5000 bytes; split it into smaller transactions',
+    );
     expect(fs.readdirSync(workDir)).to.deep.equal([]);
     expect((await countRows(db())).envelopes).to.equal(before.envelopes);
     const ok = await exportReadyWorkbaskets(db(), options({ maxEnvelopeBytes: 5000, workbasketIds: [small] }));

@@ -142,7 +142,8 @@ describe('taric.importXml', () => {
     xml = xml.replace('<oub:language.id>EN</oub:language.id>\n            <oub:description>Footnote type 3', '<oub:language.id>EN</oub:language.id><oub:language.id>FR</oub:language.id>\n            <oub:description>Footnote type 3');
     xml = xml.replace('</env:envelope>', '  <env:transaction id="9"></env:transaction>\n</env:envelope>');
     const err = await rejected(xml);
-    expect(err.message).to.match(/transaction 1, record 1 \(footnote.type\) \[line \d+\]: field update.type: must be 1, 2 or 3/);
+    expect(err.message).to.match(/transaction 1, record 1 \(footnote.type\) \[line \d+\]: field update.type: must be 1 \(update\), 2 \(delete\) or 3 \(insert\)\n/);
+    expect(err.problems.filter((p) => p.transaction === 1), 'one message per problem').to.have.length(1);
     expect(err.message).to.match(/transaction 2, record 2 \(footnote.type.description\) \[line \d+\]: field description: must hold text, not the element <oub:b>/);
     expect(err.message).to.match(/transaction 3, record 2 \(footnote.type.description\) \[line \d+\]: field language.id: appears more than once/);
     expect(err.message).to.contain('transaction 4: has no records');

@@ -202,9 +202,10 @@ describe('taric.split', () => {
         const e = err as OversizeTransactionError;
         const hugeTx = input.find((t) => t.workbasketId === 9)!;
         expect([e.workbasketId, e.transactionId, e.maxBytes]).to.deep.equal([9, hugeTx.transactionId, 8000]);
+        expect(e.taricTransactionId).to.equal(1 + input.indexOf(hugeTx));
         expect(e.bytes).to.be.greaterThan(8000);
         expect(e.message).to.equal(
-          `transaction ${hugeTx.transactionId} of workbasket 9 needs ${e.bytes} bytes as an envelope of its own, ` +
+          `workbasket 9, transaction (row ${hugeTx.transactionId}), TARIC transaction id ${e.taricTransactionId}: needs ${e.bytes} bytes as an envelope of its own, ` +
             'more than the limit of 8000 bytes; split it into smaller transactions',
         );
       });

@@ -275,7 +275,7 @@ describe('taric.values', () => {
         fields: { 'footnote.type.id': 'toolong', 'validity.end.date': '2024-02-30', colour: 'red' },
       });
       expect(issues).to.deep.equal([
-        { field: 'updateType', message: 'must be 1 (update), 2 (delete) or 3 (insert)' },
+        { field: 'update.type', message: 'must be 1 (update), 2 (delete) or 3 (insert)' },
         { field: 'colour', message: 'is not a field of footnote.type' },
         { field: 'footnote.type.id', message: 'must match [A-Z]{2}|[A-Z]{3}' },
         { field: 'validity.start.date', message: 'is required' },

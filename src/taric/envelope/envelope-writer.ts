@@ -90,13 +90,19 @@ export interface BuiltEnvelope {
 export class OversizeTransactionError extends Error {
   constructor(
     readonly workbasketId: number,
+    /** transactions.id (the database row). */
     readonly transactionId: number,
     /** Size of an envelope holding only this transaction. */
     readonly bytes: number,
     readonly maxBytes: number,
+    /** The TARIC transaction id it was given in the envelope being written. */
+    readonly taricTransactionId: number,
+    /** Its 1-based position in the workbasket, as import problems count them, when known. */
+    readonly workbasketPosition?: number,
   ) {
+    const which = workbasketPosition === undefined ? `transaction (row ${transactionId})` : `transaction ${workbasketPosition} (row ${transactionId})`;
     super(
-      `transaction ${transactionId} of workbasket ${workbasketId} needs ${bytes} bytes as an envelope of its own, ` +
+      `workbasket ${workbasketId}, ${which}, TARIC transaction id ${taricTransactionId}: needs ${bytes} bytes as an envelope of its own, ` +
         `more than the limit of ${maxBytes} bytes; split it into smaller transactions`,
     );
     this.name = 'OversizeTransactionError';
@@ -328,7 +334,7 @@ async function splitIntoEnvelopes(
     const envelopeId = opts.nextEnvelopeId();
     const r = render(tx, taricId, 1);
     const alone = Buffer.byteLength(envelopeHeader(envelopeId)) + r.bytes + ENVELOPE_FOOTER_BYTES;
-    if (alone > max) throw new OversizeTransactionError(tx.workbasketId, tx.transactionId, alone, max);
+    if (alone > max) throw new OversizeTransactionError(tx.workbasketId, tx.transactionId, alone, max, taricId, tx.workbasketPosition);
     state.current = await OpenEnvelope.open(ctx, envelopeId);
     await state.current.add(tx, taricId, r);
     ctx.transactionsDone++;

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { TaricRecord, UpdateType } from '../model.js';
-import { ProblemList, WorkbasketWriter, checkImportedRecord, type ImportResult } from './import-records.js';
+import { ProblemList, WarningList, WorkbasketWriter, checkImportedRecord, type ImportResult } from './import-records.js';
 
 // A workbasket written by hand or by another tool:
 //   {"title", "reason", "transactions": [{"records": [
@@ -39,6 +39,8 @@ const workbasketShape = z.strictObject({
 export interface ImportOptions {
   /** Overrides the file's title. */
   title?: string | undefined;
+  /** Refuse the workbasket if reading it needed any normalisation (a whole number read as text). */
+  strict?: boolean | undefined;
 }
 
 /**
@@ -48,6 +50,7 @@ export interface ImportOptions {
  */
 export async function importJsonWorkbasket(db: Knex, input: unknown, opts: ImportOptions = {}): Promise<ImportResult> {
   const problems = new ProblemList();
+  const warnings = new WarningList();
   const shape = workbasketShape.safeParse(input);
   if (!shape.success) {
     for (const issue of shape.error.issues) problems.add(shapeProblem(issue.path, issue.message));
@@ -76,12 +79,20 @@ export async function importJsonWorkbasket(db: Knex, input: unknown, opts: Impor
       const record: TaricRecord = {
         type: parsed.data.type,
         updateType: parsed.data.update_type as UpdateType,
-        fields: Object.fromEntries(Object.entries(parsed.data.fields).map(([k, v]) => [k, String(v)])),
+        fields: Object.fromEntries(
+          Object.entries(parsed.data.fields).map(([field, v]) => {
+            if (typeof v === 'number') {
+              warnings.add(`number:${parsed.data.type}:${field}`, { ...at, recordType: parsed.data.type, field, message: `the number ${v} was read as the text "${v}"` });
+            }
+            return [field, String(v)];
+          }),
+        ),
       };
       return checkImportedRecord(record, at, problems) ? [record] : [];
     }),
   );
   problems.throwIfAny();
+  warnings.throwIfStrict(opts.strict);
 
   return db.transaction(async (trx) => {
     const writer = await WorkbasketWriter.open(trx, { title: title!, reason: doc.reason ?? '' });
@@ -91,7 +102,7 @@ export async function importJsonWorkbasket(db: Knex, input: unknown, opts: Impor
         if (writer.full) await writer.flush();
       }
     }
-    return writer.finish();
+    return writer.finish(warnings);
   });
 }
 

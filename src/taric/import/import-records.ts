@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { TaricRecord } from '../model.js';
 import { getRecordType, isExportable } from '../registry/index.js';
 import { checkRecord } from './values.js';
-import { ImportError, type ImportProblem } from '../errors.js';
+import { ImportError, type ImportProblem, type ImportWarning } from '../errors.js';
 import { insertRecords, insertTransactions, insertWorkbasket, type NewRecord } from '../store.js';
 
 // What the JSON and the XML importer share: the per-record checks against the
@@ -30,6 +30,34 @@ export class ProblemList {
 
   throwIfAny(): void {
     if (!this.empty) throw new ImportError(this.items, this.omitted);
+  }
+}
+
+/** Normalisations, one per kind (`key`), with the first place and how often it happened; at most `cap` kinds. */
+export class WarningList {
+  private readonly byKey = new Map<string, ImportWarning>();
+  omitted = 0;
+
+  constructor(private readonly cap = MAX_REPORTED_PROBLEMS) {}
+
+  add(key: string, w: ImportProblem): void {
+    const seen = this.byKey.get(key);
+    if (seen) seen.count += 1;
+    else if (this.byKey.size < this.cap) this.byKey.set(key, { ...w, count: 1 });
+    else this.omitted += 1;
+  }
+
+  get items(): ImportWarning[] {
+    const items = [...this.byKey.values()];
+    if (this.omitted > 0) items.push({ message: `and ${this.omitted} more of other kinds`, count: this.omitted });
+    return items;
+  }
+
+  /** A strict import refuses any normalisation: the warnings become the problems. */
+  throwIfStrict(strict: boolean | undefined): void {
+    if (!strict || (this.byKey.size === 0 && this.omitted === 0)) return;
+    const problems = [...this.byKey.values()].map(({ count, ...p }) => ({ ...p, message: `${p.message} (refused by --strict${count > 1 ? `; ${count} times` : ''})` }));
+    throw new ImportError(problems, this.omitted);
   }
 }
 
@@ -67,6 +95,8 @@ export interface ImportResult {
   workbasketId: number;
   transactions: number;
   records: number;
+  /** What was read other than as written (stored anyway); empty for a file that needed none. */
+  warnings: ImportWarning[];
 }
 
 /**
@@ -117,8 +147,8 @@ export class WorkbasketWriter {
     this.pending = [];
   }
 
-  async finish(): Promise<ImportResult> {
+  async finish(warnings: WarningList): Promise<ImportResult> {
     await this.flush();
-    return { workbasketId: this.workbasketId, transactions: this.transactions, records: this.records };
+    return { workbasketId: this.workbasketId, transactions: this.transactions, records: this.records, warnings: warnings.items };
   }
 }

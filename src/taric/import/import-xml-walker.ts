@@ -1,23 +1,23 @@
 import type { SaxesTagNS } from 'saxes';
 import type { TaricRecord, UpdateType } from '../model.js';
 import { getRecordType } from '../registry/index.js';
-import { checkImportedRecord, type ProblemList } from './import-records.js';
+import { checkImportedRecord, type ProblemList, type WarningList } from './import-records.js';
+import { HEADER_FIELDS, Normalisations, type RecordSeen } from './import-xml-normalise.js';
 import { fieldTextLimit, longerThan, MAX_XML_TEXT_CHARS, XmlLimitError, STOPPED, type TextLimit } from './xml-limits.js';
 
 // The TARIC3 envelope layout (envelope > transaction > app.message >
 // transmission > record > header fields + one record element > fields),
 // walked event by event for import-xml.ts. Problems are added to the list
 // with transaction/record positions and the line; each complete, valid record
-// is handed to `emit` in document order.
+// is handed to `emit` in document order. What it reads other than as written
+// (import-xml-normalise.ts) goes to the warning list.
 
-const HEADER_FIELDS = new Set(['transaction.id', 'record.code', 'subrecord.code', 'record.sequence.number', 'update.type']);
+const HEADER_NAMES = new Set(HEADER_FIELDS.map(([name]) => name));
 /** Envelope-level elements that carry no records (headers, status reports). */
 const SKIPPED = new Set(['header', 'status']);
 
-interface OpenRecord {
+interface OpenRecord extends RecordSeen {
   line: number;
-  header: Record<string, string>;
-  type: string | null;
   fields: Record<string, string>;
   broken: boolean;
 }
@@ -34,11 +34,15 @@ export class EnvelopeWalker {
   private textLimitNow: TextLimit | null = null;
   private lastLine = 1;
   private sawEnvelope = false;
+  private readonly normalise: Normalisations;
 
   constructor(
     private readonly problems: ProblemList,
+    warnings: WarningList,
     private readonly emit: (transaction: number, record: number, value: TaricRecord) => void,
-  ) {}
+  ) {
+    this.normalise = new Normalisations(warnings);
+  }
 
   open(tag: SaxesTagNS, line: number): void {
     const name = tag.local;
@@ -49,36 +53,48 @@ export class EnvelopeWalker {
     if (this.skipDepth >= 0) return;
 
     if (depth === 0) {
-      if (name !== 'envelope') this.fail({ line, message: `the root element must be an envelope, not <${tag.name}>` });
+      if (name !== 'envelope') return this.fail({ line, message: `the root element must be an envelope, not <${tag.name}>` });
       this.sawEnvelope = true;
-      return;
+      return this.normalise.element(tag, depth, { line });
     }
-    if (SKIPPED.has(name) && (parent === 'envelope' || parent === 'transaction')) return this.skip();
+    if (SKIPPED.has(name) && (parent === 'envelope' || parent === 'transaction')) {
+      this.normalise.element(tag, depth, this.position(line), false);
+      return this.skip();
+    }
     switch (parent) {
       case 'envelope':
         if (name !== 'transaction') return this.unexpected(tag, line);
         this.transaction += 1;
         this.recordInTransaction = 0;
-        return;
+        return this.normalise.element(tag, depth, this.position(line));
       case 'transaction':
-        return name === 'app.message' ? undefined : this.unexpected(tag, line);
+        return name === 'app.message' ? this.normalise.element(tag, depth, this.position(line)) : this.unexpected(tag, line);
       case 'app.message':
-        return name === 'transmission' ? undefined : this.unexpected(tag, line);
+        return name === 'transmission' ? this.normalise.element(tag, depth, this.position(line)) : this.unexpected(tag, line);
       case 'transmission':
         if (name !== 'record') return this.unexpected(tag, line);
         this.recordInTransaction += 1;
-        this.record = { line, header: {}, type: null, fields: {}, broken: false };
-        return;
+        this.record = { line, header: {}, type: null, fields: {}, broken: false, order: [], fieldOrder: [] };
+        return this.normalise.element(tag, depth, this.position(line));
       case 'record': {
         const rec = this.record!;
-        if (HEADER_FIELDS.has(name)) return this.startText(name, undefined, line);
+        if (HEADER_NAMES.has(name)) {
+          if (name in rec.header) {
+            rec.broken = true;
+            this.problems.add({ ...this.position(line), field: name, message: 'appears more than once' });
+          }
+          rec.order.push([name, line]);
+          this.normalise.element(tag, depth, this.position(line));
+          return this.startText(name, undefined, line);
+        }
         if (rec.type !== null) {
           rec.broken = true;
           this.problems.add({ ...this.position(line), recordType: rec.type, message: `a record holds one record element, found a second <${tag.name}>` });
           return this.skip();
         }
         rec.type = name;
-        return;
+        rec.order.push(['*', line]);
+        return this.normalise.element(tag, depth, { ...this.position(line), recordType: name });
       }
       default:
         break;
@@ -89,6 +105,8 @@ export class EnvelopeWalker {
         rec.broken = true;
         this.problems.add({ ...this.position(line), recordType: rec.type, field: name, message: 'appears more than once' });
       }
+      rec.fieldOrder.push([name, line]);
+      this.normalise.element(tag, depth, { ...this.position(line), recordType: rec.type, field: name });
       return this.startText(name, getRecordType(rec.type)?.fields.find((f) => f.name === name)?.type, line);
     }
     if (rec && rec.type !== null) {
@@ -100,7 +118,12 @@ export class EnvelopeWalker {
   }
 
   text(text: string): void {
-    if (this.skipDepth >= 0 || this.textBuffer === null) return;
+    if (this.skipDepth >= 0) return;
+    if (this.textBuffer === null) {
+      const parent = this.stack[this.stack.length - 1];
+      if (parent !== undefined) this.normalise.text(text, this.position(this.lastLine), parent);
+      return;
+    }
     this.textBuffer += text;
     // Text, entities and CDATA sections arrive as separate pieces: their sum counts.
     const limit = this.textLimitNow!;
@@ -157,10 +180,11 @@ export class EnvelopeWalker {
       return;
     }
     const where = { ...at, recordType: rec.type };
+    this.normalise.record(rec, where);
     let ok = !rec.broken;
     const updateType = rec.header['update.type'];
-    if (updateType === undefined || !['1', '2', '3'].includes(updateType)) {
-      this.problems.add({ ...where, field: 'update.type', message: updateType === undefined ? 'is missing' : 'must be 1, 2 or 3' });
+    if (updateType === undefined) {
+      this.problems.add({ ...where, field: 'update.type', message: 'is missing' });
       ok = false;
     }
     const type = getRecordType(rec.type);
@@ -175,7 +199,10 @@ export class EnvelopeWalker {
         ok = false;
       }
     }
-    const record: TaricRecord = { type: rec.type, updateType: Number(updateType ?? 3) as UpdateType, fields: rec.fields };
+    // A value other than exactly 1, 2 or 3 ("01", " 1", "99") becomes NaN, which
+    // checkRecord reports once; a missing one is reported above, not again.
+    const updateNumber = updateType === undefined ? 3 : ['1', '2', '3'].includes(updateType) ? Number(updateType) : Number.NaN;
+    const record: TaricRecord = { type: rec.type, updateType: updateNumber as UpdateType, fields: rec.fields };
     if (checkImportedRecord(record, at, this.problems) && ok) this.emit(at.transaction, at.record, record);
   }
 

@@ -1,7 +1,11 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Knex } from 'knex';
 import { SaxesParser } from 'saxes';
-import { ProblemList, WorkbasketWriter, type ImportResult } from './import-records.js';
+import { MAX_REPORTED_PROBLEMS, ProblemList, WarningList, WorkbasketWriter, type ImportResult } from './import-records.js';
+import { ImportError } from '../errors.js';
+import { validateEnvelopeFile } from '../envelope/validate.js';
+import { HERALD_IMPORT_XSD } from '../envelope/xsd.js';
 import { EnvelopeWalker } from './import-xml-walker.js';
 import { checkSaxesBuffers, MAX_XML_ATTRIBUTES, MAX_XML_DEPTH, STOPPED, XmlLimitError } from './xml-limits.js';
 
@@ -18,6 +22,14 @@ import { checkSaxesBuffers, MAX_XML_ATTRIBUTES, MAX_XML_DEPTH, STOPPED, XmlLimit
 export interface XmlImportOptions {
   title: string;
   reason?: string;
+  /**
+   * Refuse the file unless it is valid against Herald's import schema
+   * (xsd/envelope-import.xsd, checked before anything is read into the
+   * database) and needs no normalisation. Needs `source` to be a file path.
+   */
+  strict?: boolean;
+  /** Bytes read so far, after each chunk. */
+  onProgress?: (bytesRead: number) => void;
 }
 
 export type XmlSource = string | AsyncIterable<string | Buffer>;
@@ -30,10 +42,15 @@ export type XmlSource = string | AsyncIterable<string | Buffer>;
  * stream of text.
  */
 export async function importXmlWorkbasket(db: Knex, source: XmlSource, opts: XmlImportOptions): Promise<ImportResult> {
+  if (opts.strict) {
+    if (typeof source !== 'string') throw new TypeError('a strict XML import validates a file: pass its path');
+    await refuseSchemaInvalid(source);
+  }
   return db.transaction(async (trx) => {
     const writer = await WorkbasketWriter.open(trx, { title: opts.title, reason: opts.reason ?? '' });
     const problems = new ProblemList();
-    const walker = new EnvelopeWalker(problems, (t, r, record) => {
+    const warnings = new WarningList();
+    const walker = new EnvelopeWalker(problems, warnings, (t, r, record) => {
       // After the first problem nothing more is stored (it will all be rolled
       // back), but parsing goes on to report every problem in one run.
       if (problems.empty) writer.add(t, r, record);
@@ -44,7 +61,10 @@ export async function importXmlWorkbasket(db: Knex, source: XmlSource, opts: Xml
     const decoder = new TextDecoder('utf-8', { fatal: true });
     const chunks = typeof source === 'string' ? fs.createReadStream(source, { highWaterMark: CHUNK_BYTES }) : source;
     let ok = true;
+    let bytesRead = 0;
     for await (const chunk of chunks) {
+      bytesRead += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      opts.onProgress?.(bytesRead);
       const text = decodeChunk(decoder, chunk, problems);
       ok = text !== null && parse.write(text);
       if (!ok) break;
@@ -55,8 +75,29 @@ export async function importXmlWorkbasket(db: Knex, source: XmlSource, opts: Xml
       if (rest !== null && parse.write(rest)) parse.close();
     }
     problems.throwIfAny();
-    return writer.finish();
+    warnings.throwIfStrict(opts.strict);
+    return writer.finish(warnings);
   });
+}
+
+/** The strict import's first step: every issue libxml2 finds against Herald's import schema, as import problems. */
+async function refuseSchemaInvalid(file: string): Promise<void> {
+  const result = await validateEnvelopeFile(file, HERALD_IMPORT_XSD, MAX_REPORTED_PROBLEMS);
+  if (result.valid) return;
+  // libxml2 reports each failed facet of one value on its own ("length",
+  // then "enumeration" for update.type 99): one problem per element and line.
+  const merged = new Map<string, { line: number; messages: string[] }>();
+  for (const i of result.issues) {
+    const key = `${i.line}:${i.element ?? ''}`;
+    const entry = merged.get(key);
+    if (entry) entry.messages.push(i.message.replace(/^Element '[^']*': /, ''));
+    else merged.set(key, { line: i.line, messages: [i.message] });
+  }
+  const problems = [...merged.values()].map((m) => ({
+    ...(m.line > 0 ? { line: m.line } : {}),
+    message: `not valid against Herald's import schema (xsd/${path.basename(HERALD_IMPORT_XSD)}): ${m.messages.join(' ')}`,
+  }));
+  throw new ImportError(problems, result.issueCount - result.issues.length);
 }
 
 const CHUNK_BYTES = 64 * 1024;

@@ -160,7 +160,7 @@ export function checkRecord(record: TaricRecord): RecordIssue[] {
     issues.push({ field: 'type', message: `record type ${type.element} has no record code known to Herald, so it cannot be exported` });
   }
   if (record.updateType !== 1 && record.updateType !== 2 && record.updateType !== 3) {
-    issues.push({ field: 'updateType', message: 'must be 1 (update), 2 (delete) or 3 (insert)' });
+    issues.push({ field: 'update.type', message: 'must be 1 (update), 2 (delete) or 3 (insert)' });
   }
   const fields = record.fields ?? {};
   const known = new Set(type.fields.map((f) => f.name));
