@@ -6,7 +6,7 @@ import type { Doorbell } from './doorbell.js';
 // data is empty. bee-queue's addJob is a no-op while a job with that id
 // exists, so a second ring of a waiting or running bell does nothing.
 //
-// bee-queue pitfalls handled here (see DESIGN.md "Stack facts"):
+// bee-queue pitfalls handled here (src/jobs/README.md, "bee-queue pitfalls"):
 // - It needs redis@3 connection options; an ioredis client is ignored.
 // - removeOnSuccess/removeOnFailure: a finished bell must leave the jobs hash,
 //   or every later ring of that id (a retry) would be a silent no-op.

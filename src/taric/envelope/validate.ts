@@ -10,7 +10,7 @@ import { HERALD_ENVELOPE_XSD } from './xsd.js';
 // and validation overlap on the two cores. The schemas have no identity
 // constraints (no xs:key/xs:unique), so validating groups of transactions,
 // each wrapped in the envelope's own header and footer, is equivalent to
-// validating the whole file (DESIGN.md); chunks keep memory bounded.
+// validating the whole file (src/taric/README.md); chunks keep memory bounded.
 //
 // ONE worker: on two cores the main thread renders while it validates, and
 // libxml2-wasm lives in that worker only (validate-worker.ts: its wasm heap
