@@ -1,5 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { z } from 'zod';
+import { BIGINT_ID_MAX, INT4_MAX } from './column-limits.js';
 
 // Boundary types: what a value from outside (HTTP body, path, query, form,
 // CLI argument, a stored payload read back) must look like before any of it
@@ -12,10 +13,7 @@ import { z } from 'zod';
 // earlier ones), so a message never comes from arithmetic on a value already
 // known to be malformed.
 
-/** Largest value of a Postgres integer (int4 / serial) column. */
-export const INT4_MAX = 2_147_483_647;
-/** Largest bigint (bigserial) id Herald handles: JavaScript numbers are exact up to here. */
-export const BIGINT_ID_MAX = Number.MAX_SAFE_INTEGER;
+export { BIGINT_ID_MAX, INT4_MAX };
 
 /** The dates Herald accepts. The upper end leaves one day of room (see DATE_LIMIT). */
 export const DATE_MIN = '1900-01-01';

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { BIGINT_ID_MAX } from '../lib/boundary.js';
+import { BIGINT_ID_MAX } from '../lib/column-limits.js';
 import { wholeNumber } from '../lib/cli/args.js';
 import { CliError, printJson, withApp, type WithWiredApp } from '../lib/cli/context.js';
 import { progressBar } from '../lib/cli/progress.js';

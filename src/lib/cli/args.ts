@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { INT4_MAX } from '../boundary.js';
+import { INT4_MAX } from '../column-limits.js';
 import { CliError } from './context.js';
 
 // Whole-number arguments and options, checked the same way as the HTTP
