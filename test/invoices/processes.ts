@@ -1,14 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { spawnHerald } from '../helpers/cli.js';
 import type { Knex } from 'knex';
 import { expect } from 'chai';
 
 // Real Herald processes for the crash and concurrency tests: `herald worker`
 // and `herald serve`, run from source with tsx, killed for real.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const MAIN = path.join(ROOT, 'src/cli/main.ts');
 
 export interface Proc {
   child: ChildProcess;
@@ -19,9 +16,8 @@ export interface Proc {
 }
 
 export function herald(args: string[], env: Record<string, string | undefined>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, HERALD_CRASH_AT: undefined, HERALD_CRASH_AFTER: undefined, LOG_LEVEL: 'info', ...env },
+  const child = spawnHerald(args, {
+    env: { HERALD_CRASH_AT: undefined, HERALD_CRASH_AFTER: undefined, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnHerald } from '../helpers/cli.js';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { SANDBOXES } from '../../src/sandbox/sandboxes.js';
@@ -15,7 +15,6 @@ import { createS3Storage, s3OptionsFromConfig } from '../../src/storage/s3.js';
 // prints must be enough for Herald's own config to reach both servers, and
 // a signal must stop it cleanly (exit 0, ports closed).
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 interface Run {
   child: ChildProcess;
@@ -26,8 +25,8 @@ interface Run {
 
 function herald(args: string[]): Run {
   // A clean env: settings from the developer's shell must not leak in.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(S3_|HMRC_|HERALD_)/.test(k)));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = Object.fromEntries(Object.keys(process.env).filter((k) => /^(S3_|HMRC_|HERALD_)/.test(k)).map((k) => [k, undefined]));
+  const child = spawnHerald(args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));

@@ -1,9 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { spawnHerald } from '../helpers/cli.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config.js';
 import { EnvFileError, formatEnvFile, writeEnvFile } from '../../src/sandbox/env-file.js';
@@ -13,7 +13,6 @@ import { SANDBOXES } from '../../src/sandbox/sandboxes.js';
 // that node's own .env parser (the one behind `node --env-file`) reads back
 // to the same values, mode 0600, replacing only regular files.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function mode(file: string): number {
   return fs.statSync(file).mode & 0o777;
@@ -90,12 +89,12 @@ describe('sandbox/env-file: writing the sandbox settings for .env use', () => {
 
   describe('herald sandbox --write-env-file (a real process)', () => {
     function herald(args: string[]) {
-      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(S3_|HMRC_|HERALD_|PROVIDER_)/.test(k)));
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const env = Object.fromEntries(Object.keys(process.env).filter((k) => /^(S3_|HMRC_|HERALD_|PROVIDER_)/.test(k)).map((k) => [k, undefined]));
+      const child = spawnHerald(args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       return { child, exited, stdout: () => out, stderr: () => err };
     }
