@@ -23,7 +23,7 @@ import cliProgress from 'cli-progress';
 import type { SourceTransaction } from '../../src/taric/model.js';
 import { buildEnvelopes, type BuiltEnvelope, type EnvelopeSink } from '../../src/taric/envelope/envelope-writer.js';
 import { renderTransaction } from '../../src/taric/envelope/serialize.js';
-import { sampleTransactions } from '../../test/taric/helpers/sample-records.js';
+import { sampleTransactions } from '../../test/taric/support/sample-records.js';
 import { closeSharedValidatorPool, sharedValidator } from '../../src/taric/envelope/validate.js';
 import { HERALD_ENVELOPE_XSD } from '../../src/taric/envelope/xsd.js';
 

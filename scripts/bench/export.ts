@@ -37,7 +37,7 @@ import { renderTransaction } from '../../src/taric/envelope/serialize.js';
 import { HERALD_ENVELOPE_XSD } from '../../src/taric/envelope/xsd.js';
 import type { SourceTransaction } from '../../src/taric/model.js';
 import { insertRecords, insertTransactions, insertWorkbasket, setWorkbasketStatusIf } from '../../src/taric/store.js';
-import { sampleTransactions } from '../../test/taric/helpers/sample-records.js';
+import { sampleTransactions } from '../../test/taric/support/sample-records.js';
 import { admin, dbUrl, formatLoad, judge, loadGuard, REDIS_URL, type LoadReport } from './support.js';
 
 // This script runs compiled (dist/scripts/bench/export.js), so the worker is dist/src/cli/main.js.

@@ -16,7 +16,7 @@ import { loadConfig } from '../../src/config.js';
 import { openDb } from '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { buildEnvelopes } from '../../src/taric/envelope/envelope-writer.js';
-import { sampleTransactions } from '../../test/taric/helpers/sample-records.js';
+import { sampleTransactions } from '../../test/taric/support/sample-records.js';
 import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
 import { exportReadyWorkbaskets, fileSink } from '../../src/taric/envelope/export.js';
 import { setWorkbasketStatusIf } from '../../src/taric/store.js';

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { useTestDb } from '../helpers/db.js';
 import { startExporterEnv, readyWorkbasket, bucketContents, type ExporterEnv } from './support.js';
 import { definitionsWith } from '../helpers/wiring.js';
+import { expectEnqueued } from '../helpers/jobs.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { countJobs, listJobAttempts, listJobs } from '../../src/jobs/store/admin.js';
 import { runUploadWorkbaskets } from '../../src/exporter/upload.js';
@@ -44,10 +45,10 @@ describe('exporter upload pipeline (inline)', () => {
     const [{ id }] = await db('workbaskets').insert({ title: 'plain sql' }).returning('id');
     expect(await countJobs(db)).to.deep.equal([]);
     await db.raw(`UPDATE workbaskets SET status = 'READY_FOR_EXPORT' WHERE id = ?`, [id]);
-    const jobs = await listJobs(db, { kind: 'upload-workbaskets' });
-    expect(jobs.map((j) => [j.status, j.subject_type, j.subject_id])).to.deep.equal([['pending', 'workbasket', String(id)]]);
+    await expectEnqueued(db, 'upload-workbaskets', { subjectType: 'workbasket', subjectId: id, status: 'pending' });
     await db.raw(`UPDATE workbaskets SET title = 'renamed' WHERE id = ?`, [id]);
-    expect(await listJobs(db, { kind: 'upload-workbaskets' }), 'a change that is not a status change schedules nothing').to.have.length(1);
+    // A change that is not a status change schedules nothing.
+    await expectEnqueued(db, 'upload-workbaskets');
   });
 
   it('puts every envelope in S3 once, notifies HMRC once per upload, and moves workbaskets to SENT', async () => {
@@ -90,7 +91,7 @@ describe('exporter upload pipeline (inline)', () => {
     await readyWorkbasket(db, 3);
     env.hmrc.inject({ type: 'status', status: 500, body: { code: 'SERVER_ERROR' }, match: 'notify', times: 3 });
     await run();
-    const [job] = await listJobs(db, { kind: 'notify-hmrc' });
+    const [job] = await expectEnqueued(db, 'notify-hmrc');
     expect(job).to.include({ status: 'completed', attempts: 4 });
     const notifyCalls = env.hmrc.requests().filter((r) => r.route === 'notify');
     expect(notifyCalls.map((r) => r.status)).to.deep.equal([500, 500, 500, 204]);
@@ -104,7 +105,7 @@ describe('exporter upload pipeline (inline)', () => {
     await readyWorkbasket(db, 2);
     env.hmrc.inject({ type: 'status', status: 400, body: { code: 'INVALID_SRN', message: 'unknown SRN' }, match: 'notify', times: 1 });
     await run();
-    const [job] = await listJobs(db, { kind: 'notify-hmrc' });
+    const [job] = await expectEnqueued(db, 'notify-hmrc');
     expect(job!.status).to.equal('failed_permanent');
     expect(job!.error_class).to.equal('permanent');
     expect(job!.last_error).to.contain('INVALID_SRN');
@@ -119,7 +120,7 @@ describe('exporter upload pipeline (inline)', () => {
     await readyWorkbasket(db, 5);
     env.s3.inject({ type: 'status', status: 500, code: 'InternalError', match: 'PUT', times: 4 });
     await run();
-    const [job] = await listJobs(db, { kind: 'upload-envelope' });
+    const [job] = await expectEnqueued(db, 'upload-envelope');
     expect(job).to.include({ status: 'completed' });
     expect(job!.attempts).to.be.greaterThan(1);
     const [envelope] = await db('envelopes');
@@ -144,7 +145,7 @@ describe('exporter upload pipeline (inline)', () => {
         if (slept > 20 * 60_000 && !proxy.isUp()) await proxy.up();
       };
       await runJobsInline(db, definitionsWith({ exporter: env.services({ S3_ENDPOINT: proxy.url }) }), { until: 'idle', waitForRetriesMs: 24 * 3600_000, now: clock.now, sleep, log });
-      const [job] = await listJobs(db, { kind: 'upload-envelope' });
+      const [job] = await expectEnqueued(db, 'upload-envelope');
       expect(job).to.include({ status: 'completed' });
       expect(job!.attempts, 'failed while S3 was down, then succeeded').to.be.greaterThan(2);
       const [envelope] = await db('envelopes');
@@ -163,7 +164,7 @@ describe('exporter upload pipeline (inline)', () => {
     // Waits under a second are slept through (rows are stamped by the database clock); the 60 s snooze is not.
     await runJobsInline(db, notificationsOff, { until: 'idle', waitForRetriesMs: 1000, now: clock.now, sleep: clock.sleep, log });
     expect(env.hmrc.requests(), 'no call to HMRC at all').to.have.length(0);
-    const [waiting] = await listJobs(db, { kind: 'notify-hmrc' });
+    const [waiting] = await expectEnqueued(db, 'notify-hmrc');
     expect(waiting).to.include({ status: 'pending', attempts: 0 });
     const [upload] = await db('uploads');
     expect(upload.uploaded_at).to.be.instanceOf(Date);
@@ -204,7 +205,7 @@ describe('exporter upload pipeline (inline)', () => {
     const objects = await bucketContents(env.config());
     expect(objects.get(`tohmrc/staging/DIT${envelope.envelope_id}.xml`), 'S3 holds the stored envelope').to.equal(envelope.md5);
     expect(env.hmrc.notifications()).to.have.length(1);
-    const [job] = await listJobs(db, { kind: 'upload-envelope' });
+    const [job] = await expectEnqueued(db, 'upload-envelope');
     return { job: job!, attempts: await listJobAttempts(db, job!.id) };
   }
 

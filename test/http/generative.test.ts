@@ -3,7 +3,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import fc from 'fast-check';
 import { adminSession, type AdminSession } from '../helpers/admin.js';
 import { useTestDb } from '../helpers/db.js';
-import { invoiceBody, seedClient, seedSupplier } from '../invoices/setup.js';
+import { invoiceBody, seedClient, seedSupplier } from '../invoices/support.js';
 import {
   build, CATEGORIES, CATEGORY_NAMES, flatTargets, formatName, schemaTargets,
   type ExtraKey, type Loc, type Mutation, type Op, type Target,

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
 import { adminPost, adminSession, type AdminSession } from '../helpers/admin.js';
 import { useTestDb } from '../helpers/db.js';
-import { invoiceBody, seedClient, seedSupplier } from '../invoices/setup.js';
+import { invoiceBody, seedClient, seedSupplier } from '../invoices/support.js';
 import { expectRefused, hostileServer, WEBHOOK_SECRET } from './support.js';
 
 // Issue 12's 39 malformed requests that answered 500, one group per cause,

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { startApi, type Api } from '../invoices/setup.js';
+import { startApi, type Api } from '../invoices/support.js';
 import { createApiKey, ApiKeyVerifier } from '../../src/http/api-keys.js';
 import { revokeApiKey } from '../../src/http/store.js';
 import knexFactory from 'knex';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { useTestDb } from '../helpers/db.js';
-import { invoiceBody, seedClient, seedSupplier } from './setup.js';
+import { invoiceBody, seedClient, seedSupplier } from './support.js';
 import { expectClean, herald, startServer, startWorker, stop, waitFor, type Proc } from './processes.js';
 import { submitInvoiceRequest } from '../../src/invoices/requests.js';
 import { generateInvoiceRequest } from '../../src/invoices/schemas.js';

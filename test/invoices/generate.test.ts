@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { seedClient, seedSupplier } from './setup.js';
+import { seedClient, seedSupplier } from './support.js';
 import { generateInvoice } from '../../src/invoices/generate.js';
 import { InvoiceInputError } from '../../src/invoices/errors.js';
 import { loadInvoiceResponse } from '../../src/invoices/present.js';

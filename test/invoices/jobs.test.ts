@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { useTestDb } from '../helpers/db.js';
-import { invoiceBody, seedClient, seedSupplier } from './setup.js';
+import { invoiceBody, seedClient, seedSupplier } from './support.js';
 import { classifyInvoiceFailure, failRequestOfDeadJob, invoiceRequestJob } from '../../src/invoices/jobs.js';
 import { submitInvoiceRequest } from '../../src/invoices/requests.js';
 import { generateInvoiceRequest } from '../../src/invoices/schemas.js';

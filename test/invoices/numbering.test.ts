@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { seedClient, seedSupplier } from './setup.js';
+import { seedClient, seedSupplier } from './support.js';
 import { formatInvoiceNumber, INVOICE_NUMBER_MAX, nextInvoiceNumberInt, numbersLeft } from '../../src/invoices/numbering.js';
 import { generateInvoice } from '../../src/invoices/generate.js';
 import { NumberingExhausted } from '../../src/invoices/errors.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { invoiceBody, seedClient, seedSupplier, startApi, type Api } from './setup.js';
+import { invoiceBody, seedClient, seedSupplier, startApi, type Api } from './support.js';
 import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { invoiceRequestJob } from '../../src/invoices/jobs.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { useTestDb } from '../helpers/db.js';
-import { invoiceBody, seedClient, seedSupplier, startApi, type Api } from './setup.js';
+import { invoiceBody, seedClient, seedSupplier, startApi, type Api } from './support.js';
 
 describe('invoices.routes', () => {
   const t = useTestDb(import.meta.url);

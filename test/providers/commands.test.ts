@@ -13,7 +13,7 @@ import { runJobsInline } from '../../src/jobs/runtime/inline.js';
 import { listJobs } from '../../src/jobs/store/admin.js';
 import { getDocumentByInvoice } from '../../src/providers/store.js';
 import { useTestDb } from '../helpers/db.js';
-import { invoiceBody, seedClient, seedSupplier } from '../invoices/setup.js';
+import { invoiceBody, seedClient, seedSupplier } from '../invoices/support.js';
 import { issueInvoices, PROVIDER_TABLES, startProviderEnv, type ProviderEnv } from './support.js';
 
 // `herald pac ...` as an operator runs it: real child processes on the test

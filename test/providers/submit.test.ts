@@ -7,7 +7,7 @@ import { listJobs } from '../../src/jobs/store/admin.js';
 import { getAttachment, getDocumentByInvoice } from '../../src/providers/store.js';
 import { startTcpProxy } from '../../src/sandbox/tcp-proxy.js';
 import { useTestDb } from '../helpers/db.js';
-import { seedClient, seedSupplier, invoiceBody } from '../invoices/setup.js';
+import { seedClient, seedSupplier, invoiceBody } from '../invoices/support.js';
 import { generateInvoice } from '../../src/invoices/generate.js';
 import { fakeClock, issueInvoices, PROVIDER_TABLES, startProviderEnv, type FakeClock, type ProviderEnv } from './support.js';
 

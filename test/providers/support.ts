@@ -10,7 +10,7 @@ import { startInvoicingApiSandbox, type InvoicingApiSandbox } from '../../src/sa
 import { startPacSandbox, type PacSandbox, type PacSandboxOptions } from '../../src/sandbox/pac.js';
 import { s3Sandbox, startSandboxes, type StartedSandboxes } from '../../src/sandbox/sandboxes.js';
 import type { S3Server } from '../../src/sandbox/s3-server.js';
-import { invoiceBody, seedClient, seedSupplier } from '../invoices/setup.js';
+import { invoiceBody, seedClient, seedSupplier } from '../invoices/support.js';
 
 // Real surroundings for provider tests: S3 (s3rver), the PAC and invoicing
 // API stand-ins on loopback, settings pointing at them, and helpers that

@@ -7,7 +7,7 @@ import { EnvelopeIdSequence, envelopeYear, formatEnvelopeId, readNextIds } from 
 import { exportReadyWorkbaskets, type ExportOptions } from '../../src/taric/envelope/export.js';
 import { TaricError } from '../../src/taric/errors.js';
 import { insertEnvelope, listEnvelopes } from '../../src/taric/store.js';
-import { countRows, footnoteTransaction, longFootnoteTransaction, readyWorkbasket, transactionIdsInFile } from './workbasket-helpers.js';
+import { countRows, footnoteTransaction, longFootnoteTransaction, readyWorkbasket, transactionIdsInFile } from './support/workbaskets.js';
 
 describe('taric.allocate', () => {
   describe('envelope id format', () => {

@@ -10,7 +10,7 @@ import { importJsonText } from '../../src/taric/import/import-json.js';
 import { runHerald } from '../helpers/cli.js';
 import { useTestDb } from '../helpers/db.js';
 import { getWorkbasket, listWorkbaskets, type WorkbasketSummary } from '../../src/taric/store.js';
-import { countRows, footnoteWorkbasket } from './workbasket-helpers.js';
+import { countRows, footnoteWorkbasket } from './support/workbaskets.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import knexFactory from 'knex';
 import { useTestDb } from '../helpers/db.js';
 import { exportReadyWorkbaskets, type ExportedEnvelope } from '../../src/taric/envelope/export.js';
-import { longFootnoteTransaction, readyWorkbasket, transactionIdsInFile } from './workbasket-helpers.js';
+import { longFootnoteTransaction, readyWorkbasket, transactionIdsInFile } from './support/workbaskets.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const NOW = '2026-07-01T12:00:00Z';

@@ -9,9 +9,9 @@ import { validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
 import { ImportError } from '../../src/taric/errors.js';
 import type { ImportResult } from '../../src/taric/import/import-records.js';
 import type { TaricRecord, UpdateType } from '../../src/taric/model.js';
-import { OFFICIAL_ENVELOPE_XSD, REPO_ROOT } from './helpers/envelopes.js';
-import { children, parseXml, type XmlElement } from './helpers/xml.js';
-import { countRows, storedRecords } from './workbasket-helpers.js';
+import { OFFICIAL_ENVELOPE_XSD, REPO_ROOT } from './support/envelopes.js';
+import { children, parseXml, type XmlElement } from './support/xml.js';
+import { countRows, storedRecords } from './support/workbaskets.js';
 
 // Conformance over real TARIC3 files published by others (the EU's daily
 // updates, UK DIT envelopes, trade-tariff-backend and tamato fixtures): a test

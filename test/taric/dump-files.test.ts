@@ -7,7 +7,7 @@ import { useTestDb } from '../helpers/db.js';
 import { dumpEnvelopes, type DumpOptions } from '../../src/taric/envelope/dump.js';
 import { OversizeTransactionError } from '../../src/taric/envelope/envelope-writer.js';
 import { TaricError } from '../../src/taric/errors.js';
-import { footnoteTransaction, longFootnoteTransaction, readyWorkbasket } from './workbasket-helpers.js';
+import { footnoteTransaction, longFootnoteTransaction, readyWorkbasket } from './support/workbaskets.js';
 
 // What `herald envelopes dump --dir` does to the directory (src/taric/envelope/dump.ts):
 // files appear only when the whole dump succeeded, a non-regular file at a

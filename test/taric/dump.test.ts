@@ -9,7 +9,7 @@ import { useTestDb } from '../helpers/db.js';
 import { exportReadyWorkbaskets } from '../../src/taric/envelope/export.js';
 import { importJsonWorkbasket } from '../../src/taric/import/import-json.js';
 import type { DumpedEnvelope } from '../../src/taric/envelope/dump.js';
-import { countRows, footnoteTransaction, longFootnoteTransaction, readyWorkbasket, toJsonWorkbasket, transactionIdsInFile } from './workbasket-helpers.js';
+import { countRows, footnoteTransaction, longFootnoteTransaction, readyWorkbasket, toJsonWorkbasket, transactionIdsInFile } from './support/workbaskets.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

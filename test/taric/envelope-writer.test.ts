@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { buildEnvelopes, UnexportableRecordError, type BuildEnvelopesOptions, type EnvelopeSink } from '../../src/taric/envelope/envelope-writer.js';
 import type { SourceTransaction } from '../../src/taric/model.js';
-import { sampleRecord, sampleTransactions } from './helpers/sample-records.js';
-import { envelopeIds, md5, memorySinks, readEnvelope } from './helpers/envelopes.js';
+import { sampleRecord, sampleTransactions } from './support/sample-records.js';
+import { envelopeIds, md5, memorySinks, readEnvelope } from './support/envelopes.js';
 
 // The API the export (src/taric/envelope/export.ts) builds on: what reaches the
 // sinks, the figures returned, progress, option checks, failure handling.

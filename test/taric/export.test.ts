@@ -12,7 +12,7 @@ import { EnvelopeInvalidError, PG_WORKBASKET_FROZEN, TaricError } from '../../sr
 import { getWorkbasket, listEnvelopes } from '../../src/taric/store.js';
 import { importJsonWorkbasket } from '../../src/taric/import/import-json.js';
 import { pgCode } from '../../src/db/errors.js';
-import { countRows, footnoteTransaction, longFootnoteTransaction, readyWorkbasket, transactionIdsInFile } from './workbasket-helpers.js';
+import { countRows, footnoteTransaction, longFootnoteTransaction, readyWorkbasket, transactionIdsInFile } from './support/workbaskets.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const NOW = new Date('2026-03-15T10:00:00Z');

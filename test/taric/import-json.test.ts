@@ -6,7 +6,7 @@ import { useTestDb } from '../helpers/db.js';
 import { importJsonText, importJsonWorkbasket } from '../../src/taric/import/import-json.js';
 import { ImportError } from '../../src/taric/errors.js';
 import { getWorkbasket } from '../../src/taric/store.js';
-import { countRows, footnoteTransaction, footnoteWorkbasket, storedRecords, toJsonWorkbasket, type JsonWorkbasket } from './workbasket-helpers.js';
+import { countRows, footnoteTransaction, footnoteWorkbasket, storedRecords, toJsonWorkbasket, type JsonWorkbasket } from './support/workbaskets.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/workbaskets');
 

@@ -8,7 +8,7 @@ import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
 import { importJsonWorkbasket } from '../../src/taric/import/import-json.js';
 import { formatWarning, ImportError, type ImportWarning } from '../../src/taric/errors.js';
 import type { TaricRecord } from '../../src/taric/model.js';
-import { countRows, footnoteTransaction, storedRecords, toJsonWorkbasket, xmlEnvelope } from './workbasket-helpers.js';
+import { countRows, footnoteTransaction, storedRecords, toJsonWorkbasket, xmlEnvelope } from './support/workbaskets.js';
 
 // Normalisations (src/taric/import/import-xml-normalise.ts): what the schema
 // refuses but the import can still read is stored with a warning naming it,

@@ -9,7 +9,7 @@ import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
 import { ImportError } from '../../src/taric/errors.js';
 import { getWorkbasket } from '../../src/taric/store.js';
 import type { TaricRecord } from '../../src/taric/model.js';
-import { countRows, footnoteTransaction, longFootnoteTransaction, storedRecords, xmlEnvelope, type XmlStyle } from './workbasket-helpers.js';
+import { countRows, footnoteTransaction, longFootnoteTransaction, storedRecords, xmlEnvelope, type XmlStyle } from './support/workbaskets.js';
 
 // Copies of the published samples (shared/reference/taric) kept in the repo.
 const SAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/workbaskets/envelopes');

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { getRecordType, getSimpleType, isExportable, RECORD_TYPES, SIMPLE_TYPES } from '../../src/taric/registry/index.js';
-import { ORACLE_DIR, oracleIt } from './helpers/envelopes.js';
-import { child, children, parseXml } from './helpers/xml.js';
+import { ORACLE_DIR, oracleIt } from './support/envelopes.js';
+import { child, children, parseXml } from './support/xml.js';
 
 describe('taric.registry', () => {
   it('holds 102 record types, each found by its element name', () => {

@@ -9,7 +9,7 @@ import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
 import { importJsonText } from '../../src/taric/import/import-json.js';
 import { dumpEnvelopes } from '../../src/taric/envelope/dump.js';
 import { validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
-import { countRows, storedRecords } from './workbasket-helpers.js';
+import { countRows, storedRecords } from './support/workbaskets.js';
 
 // Every published sample envelope (and every JSON fixture) goes
 // import -> dump -> import and must come back with the same records and field

@@ -5,11 +5,11 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import type { SourceTransaction, TaricRecord } from '../../src/taric/model.js';
 import { getRecordType } from '../../src/taric/registry/index.js';
-import { EXPORTABLE_TYPES, sampleRecord } from './helpers/sample-records.js';
+import { EXPORTABLE_TYPES, sampleRecord } from './support/sample-records.js';
 import { ENVELOPE_FOOTER, envelopeHeader, renderTransaction, UnexportableRecordError } from '../../src/taric/envelope/serialize.js';
 import { validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
 import { escapeAttribute, escapeText, findForbiddenXmlChar, ForbiddenXmlCharError } from '../../src/taric/envelope/xml-escape.js';
-import { OFFICIAL_ENVELOPE_XSD, oracleIt, readEnvelope } from './helpers/envelopes.js';
+import { OFFICIAL_ENVELOPE_XSD, oracleIt, readEnvelope } from './support/envelopes.js';
 
 const tx = (records: TaricRecord[], transactionId = 7, workbasketId = 3): SourceTransaction => ({ transactionId, workbasketId, records });
 const envelopeText = (t: SourceTransaction, taricId = 41, first = 1) => envelopeHeader('230001') + renderTransaction(t, taricId, first).text + ENVELOPE_FOOTER;

@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { buildEnvelopes, OversizeTransactionError, type BuiltEnvelope } from '../../src/taric/envelope/envelope-writer.js';
 import type { SourceTransaction, TaricRecord } from '../../src/taric/model.js';
-import { sampleRecord } from './helpers/sample-records.js';
+import { sampleRecord } from './support/sample-records.js';
 import { ENVELOPE_FOOTER, envelopeHeader, renderTransaction } from '../../src/taric/envelope/serialize.js';
-import { envelopeIds, md5, memorySinks, readEnvelope, type MemorySinks } from './helpers/envelopes.js';
+import { envelopeIds, md5, memorySinks, readEnvelope, type MemorySinks } from './support/envelopes.js';
 
 // Splitting rules (src/taric/envelope/envelope-writer.ts): exact UTF-8 sizes, no
 // transaction across envelopes, greedy filling, running size reset per

@@ -15,7 +15,7 @@ import {
   readPendingTransactions,
   setWorkbasketStatusIf,
 } from '../../src/taric/store.js';
-import { footnoteTransaction, footnoteWorkbasket, toJsonWorkbasket } from './workbasket-helpers.js';
+import { footnoteTransaction, footnoteWorkbasket, toJsonWorkbasket } from './support/workbaskets.js';
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   return p.then(

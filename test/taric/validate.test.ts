@@ -4,9 +4,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { buildEnvelopes, type BuiltEnvelope } from '../../src/taric/envelope/envelope-writer.js';
 import type { SourceTransaction } from '../../src/taric/model.js';
-import { sampleTransactions } from './helpers/sample-records.js';
+import { sampleTransactions } from './support/sample-records.js';
 import { closeSharedValidatorPool, MAX_ISSUES_PER_ENVELOPE, sharedValidator, validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
-import { envelopeIds, memorySinks, OFFICIAL_ENVELOPE_XSD, oracleIt, REPO_ROOT, type MemorySinks } from './helpers/envelopes.js';
+import { envelopeIds, memorySinks, OFFICIAL_ENVELOPE_XSD, oracleIt, REPO_ROOT, type MemorySinks } from './support/envelopes.js';
 
 // Validation happens in chunks in a worker; issues must still point at lines
 // of the envelope FILE and name the element. Bad values are planted by

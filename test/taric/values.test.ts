@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { getSimpleType, SIMPLE_TYPES } from '../../src/taric/registry/index.js';
-import { EXPORTABLE_TYPES, sampleRecord, sampleValue } from './helpers/sample-records.js';
+import { EXPORTABLE_TYPES, sampleRecord, sampleValue } from './support/sample-records.js';
 import { validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
 import { checkFieldValue, checkRecord, compareDecimals } from '../../src/taric/import/values.js';
 import { escapeText } from '../../src/taric/envelope/xml-escape.js';

@@ -14,7 +14,7 @@ import {
   MAX_XML_TEXT_CHARS,
   MIN_FIELD_TEXT_CHARS,
 } from '../../src/taric/import/xml-limits.js';
-import { countRows, footnoteTransaction, longFootnoteTransaction, storedRecords, xmlEnvelope } from './workbasket-helpers.js';
+import { countRows, footnoteTransaction, longFootnoteTransaction, storedRecords, xmlEnvelope } from './support/workbaskets.js';
 
 // Limits of the XML import (src/taric/import/xml-limits.ts), enforced while
 // the file streams. Hostile inputs come from generators that count what they

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { validateEnvelopeFile } from '../../src/taric/envelope/validate.js';
 import { ENVELOPE_NS, generateXsdFiles, MESSAGE_NS, XSD_DIR } from '../../src/taric/envelope/xsd.js';
-import { ORACLE_DIR, oracleIt } from './helpers/envelopes.js';
+import { ORACLE_DIR, oracleIt } from './support/envelopes.js';
 
 describe('taric.xsd', () => {
   it('has the committed xsd/ exactly as the generator writes it now (run `npm run xsd` when this fails)', () => {

@@ -4,7 +4,7 @@
 // \n and \r. Rewriting the text with a few replace() calls gets those wrong in
 // corner cases, so the pattern is parsed into a small tree and the tree is
 // printed as a `u`-flag JavaScript regex. The same tree also produces sample
-// values (test/taric/helpers/sample-records.ts). Constructs the registry does not use
+// values (test/taric/support/sample-records.ts). Constructs the registry does not use
 // and that have no exact JavaScript counterpart (\i, \c, block escapes such as
 // \p{IsBasicLatin}, class subtraction) are refused loudly rather than guessed.
 

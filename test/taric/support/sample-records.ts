@@ -8,7 +8,7 @@ import { parseXsdRegex, type RegexNode } from '../../../src/taric/import/xsd-reg
 // both schemas), by the envelope benchmark and by anything that needs
 // plausible TARIC data without a fixture file. Deterministic for a seed.
 // Test code, so it lives under test/; the benchmarks in scripts/bench import
-// it from here (the compiled build emits it to dist/test/taric/helpers/).
+// it from here (the compiled build emits it to dist/test/taric/support/).
 
 /** Small deterministic PRNG (mulberry32): same seed, same samples. */
 export function prng(seed: number): () => number {

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { TaricRecord } from '../../src/taric/model.js';
-import { getRecordType } from '../../src/taric/registry/index.js';
-import { importJsonWorkbasket } from '../../src/taric/import/import-json.js';
-import { setWorkbasketStatusIf } from '../../src/taric/store.js';
+import type { TaricRecord } from '../../../src/taric/model.js';
+import { getRecordType } from '../../../src/taric/registry/index.js';
+import { importJsonWorkbasket } from '../../../src/taric/import/import-json.js';
+import { setWorkbasketStatusIf } from '../../../src/taric/store.js';
 
 // Test data for the workbasket, export and dump tests: row counts to prove
 // "nothing stored", generated workbaskets of valid records, and a minimal
