@@ -72,7 +72,7 @@ describe('reports.commands (herald report, embedded database)', function () {
   it('rejects bad input with one line naming the field, and exit 1', async () => {
     const bad = await herald('create', 'uploads', '--param', 'from=2026-01-01', '--param', 'to=yesterday');
     expect(bad.code).to.equal(1);
-    expect(bad.stderr.trim().split('\n')).to.deep.equal(['herald: params.to: must be a date (YYYY-MM-DD)']);
+    expect(bad.stderr.trim().split('\n')).to.deep.equal(['herald: params.to: must be a date YYYY-MM-DD from 1900-01-01 to 9999-12-30']);
     expect(bad.stdout).to.equal('');
   });
 });
