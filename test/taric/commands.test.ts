@@ -59,7 +59,7 @@ describe('taric.commands (herald workbaskets)', function () {
     expect(text.stdout).to.match(/^imported workbasket \d+: 1 transactions, 1 records\n$/);
     expect(text.stderr).to.match(new RegExp(`^warning: \\[line \\d+\\]: ${warning.replace(/[[\]{}().*+?^$|\\]/g, '\\$&')}\n$`));
     const json = herald('workbaskets', 'import', file, '--json');
-    const [{ warnings }] = JSON.parse(json.stdout) as Array<{ warnings: Array<{ message: string; count: number }> }>;
+    const { warnings } = (JSON.parse(json.stdout) as Array<{ warnings: Array<{ message: string; count: number }> }>)[0]!;
     expect(warnings.map((w) => [w.message, w.count])).to.deep.equal([[warning, 1]]);
 
     const before = await countRows(db());
