@@ -81,7 +81,23 @@ export async function writeReportCsv(
     record_delimiter: 'windows',
     cast: { date: (d: Date) => d.toISOString(), string: neutraliseFormula },
   });
-  await pipeline(Readable.from(rows()), csv, fs.createWriteStream(file), { signal: opts.signal });
+  const written = pipeline(Readable.from(rows()), csv, fs.createWriteStream(file), { signal: opts.signal });
+  // Destroying the pipeline waits for the generator to return, and the generator
+  // waits for its page query, which may wait on a lock for ever: the abort must
+  // end the run now and leave that query to finish (or fail) on its own.
+  let onAbort = (): void => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(opts.signal.reason);
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  written.catch(() => {});
+  aborted.catch(() => {});
+  try {
+    opts.signal.throwIfAborted();
+    await Promise.race([written, aborted]);
+  } finally {
+    opts.signal.removeEventListener('abort', onAbort);
+  }
   return rowCount;
 }
 

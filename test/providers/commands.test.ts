@@ -68,6 +68,7 @@ describe('providers.commands (herald pac)', function () {
     return id!;
   }
 
+  const noInvoice = (ref: string) => `herald: INVOICE: no invoice ${ref} (give an invoice number such as ACME-000042, or an invoice id)\n`;
   const noDocument = (id: number) => `herald: INVOICE: invoice ${id} has no provider document (is its supplier configured with herald pac set-provider?)\n`;
 
   describe('pac status', () => {
@@ -86,10 +87,14 @@ describe('providers.commands (herald pac)', function () {
       expect(text.out).to.equal(`invoice ${id}: submitted, legal status REGISTERED\nprovider document ${row.provider_document_id}\nno PDF filed\n`);
 
       const unknown = await herald('status', '9999', '--json');
-      expect([unknown.code, unknown.out, unknown.err]).to.deep.equal([1, '', noDocument(9999)]);
+      expect([unknown.code, unknown.out, unknown.err]).to.deep.equal([1, '', noInvoice('9999')]);
+      // An invoice of a supplier with no provider configured exists but has no document.
+      const plain = await generateInvoice(db, invoiceBody((await seedSupplier(db, { name: 'No provider' })).id, (await seedClient(db)).id) as never);
+      const none = await herald('status', String(plain.id));
+      expect([none.code, none.err]).to.deep.equal([1, noDocument(plain.id)]);
       const bad = await herald('status', 'abc');
       expect(bad.code).to.equal(1);
-      expect(bad.err).to.equal('herald: INVOICE: must be a positive whole number, got "abc"\n');
+      expect(bad.err).to.equal(noInvoice('abc'));
     });
   });
 
@@ -125,7 +130,7 @@ describe('providers.commands (herald pac)', function () {
       const { db } = t.get();
       const [pending] = await issueInvoices(db, 1, 'pac');
       const unknown = await herald('repoll', '9999');
-      expect([unknown.code, unknown.err]).to.deep.equal([1, noDocument(9999)]);
+      expect([unknown.code, unknown.err]).to.deep.equal([1, noInvoice('9999')]);
       const notYet = await herald('repoll', String(pending));
       expect([notYet.code, notYet.out]).to.deep.equal([1, '']);
       expect(notYet.err).to.equal(`herald: INVOICE: invoice ${pending} is pending, not submitted: nothing to poll\n`);
@@ -165,7 +170,7 @@ describe('providers.commands (herald pac)', function () {
       const shown = await herald('status', String(id));
       expect(shown.out).to.contain(`PDF ${att.key} sha256 ${sha256}\n`);
       const unknown = await herald('attach-pdf', '9999');
-      expect([unknown.code, unknown.err]).to.deep.equal([1, noDocument(9999)]);
+      expect([unknown.code, unknown.err]).to.deep.equal([1, noInvoice('9999')]);
     });
   });
 
@@ -222,7 +227,7 @@ describe('providers.commands (herald pac)', function () {
       expect(res.err).to.equal(`herald: INVOICE: invoice ${id} is submitted; only a failed submission can be resubmitted\n`);
       expect((await getDocumentByInvoice(db, id))!.status).to.equal('submitted');
       const unknown = await herald('resubmit', '9999');
-      expect([unknown.code, unknown.err]).to.deep.equal([1, noDocument(9999)]);
+      expect([unknown.code, unknown.err]).to.deep.equal([1, noInvoice('9999')]);
       expect(await listJobs(db, { kind: 'provider-submit' })).to.deep.equal(before);
     });
   });
