@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { useTestDb } from '../helpers/db.js';
+import { REDIS_URL, redisPrefix, wipeRedisPrefix } from '../helpers/redis.js';
 import { startExporterEnv, readyWorkbasket, bucketContents, waitFor, type ExporterEnv } from './support.js';
 
 // Real `herald worker` processes, killed with SIGKILL at the four points the
@@ -12,12 +12,10 @@ import { startExporterEnv, readyWorkbasket, bucketContents, waitFor, type Export
 // middle of the S3 put; (c) object in S3, notification not queued; (d) during
 // the HMRC call. A fresh worker must then finish everything: each envelope in
 // S3 once with the stored checksum, each upload notified with its stored
-// correlation id, ids contiguous, nothing duplicated. Redis is a dedicated
-// database number so flushing it disturbs nothing else.
+// correlation id, ids contiguous, nothing duplicated. Redis keys are under this
+// file's own prefix, so wiping them disturbs no other file or suite.
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const REDIS_DB = 7;
-const REDIS_URL = `${process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'}/${REDIS_DB}`;
 
 interface Worker {
   child: ChildProcess;
@@ -27,6 +25,7 @@ interface Worker {
 describe('exporter crash safety (SIGKILL)', function () {
   this.timeout(120_000);
   const t = useTestDb(import.meta.url);
+  const prefix = redisPrefix(import.meta.url);
   let env: ExporterEnv;
   const live: Worker[] = [];
 
@@ -37,7 +36,7 @@ describe('exporter crash safety (SIGKILL)', function () {
         ...process.env,
         ...env.env,
         REDIS_URL,
-        REDIS_PREFIX: `herald-exporter-crash-${process.pid}`,
+        REDIS_PREFIX: prefix,
         HERALD_CRASH_AT: crashAt,
         // Short timeouts so the sweeper calls a dead worker's job stuck within seconds.
         EXPORTER_EXPORT_TIMEOUT_MS: '1500',
@@ -54,19 +53,11 @@ describe('exporter crash safety (SIGKILL)', function () {
     return w;
   }
 
-  async function flushRedis(): Promise<void> {
-    const redis = new Redis(REDIS_URL);
-    try {
-      await redis.flushdb();
-    } finally {
-      redis.disconnect();
-    }
-  }
-
   beforeEach(async () => {
     env = await startExporterEnv(t.get().url);
     await t.get().db.raw('TRUNCATE uploads, envelope_transactions, envelopes, records, transactions, workbaskets, job_attempts, jobs RESTART IDENTITY CASCADE');
-    await flushRedis();
+    // Only this file's keys: other files and other suites share this Redis.
+    await wipeRedisPrefix(prefix);
   });
   afterEach(async () => {
     for (const w of live.splice(0)) {
@@ -169,7 +160,8 @@ describe('exporter crash safety (SIGKILL)', function () {
     await seed(db);
     spawnWorker();
     await waitFor('the first envelope in S3', async () => env.s3.requests().some((r) => r.method === 'PUT'), 60_000);
-    await flushRedis();
+    // Only this file's keys: other files and other suites share this Redis.
+    await wipeRedisPrefix(prefix);
     await waitFor('every envelope uploaded and notified', () => allNotified(db), 90_000);
     await checkEverythingDeliveredOnce(db);
   });

@@ -128,7 +128,7 @@ describe('reports timeout (worker, Redis, S3)', function () {
   /** The generation is claimed and its page query is waiting on our lock. */
   const generationBlocked = (timeoutMs = 15_000) =>
     waitFor('the generation to wait on the uploads lock', async () => {
-      const { rows } = await t.get().db.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM uploads u%'`);
+      const { rows } = await t.get().db.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM uploads u%'`);
       return rows[0].n > 0;
     }, timeoutMs);
 
@@ -160,7 +160,7 @@ describe('reports timeout (worker, Redis, S3)', function () {
       (await jobOf(report, 'report-timeout')).status === 'completed' && (await jobOf(report, 'report-generate')).status === 'completed');
     await lock!.release();
     await waitFor('the abandoned page query to finish', async () => {
-      const { rows } = await t.get().db.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM uploads u%'`);
+      const { rows } = await t.get().db.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM uploads u%'`);
       return rows[0].n === 0;
     });
     expect(await reload(report)).to.deep.equal(failed);
