@@ -145,6 +145,33 @@ const schema = z.object({
   // Shared secret the PAC sends in X-Webhook-Secret. Unset: webhooks answer
   // 401 and the poller alone follows legal status.
   PROVIDER_WEBHOOK_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  // Origins (scheme://host[:port], comma-separated) the authority's PDF may be
+  // downloaded from besides the PAC base URL's own (unset: none). A PDF URL
+  // (from a webhook or a status answer) or a redirect elsewhere is refused
+  // and logged; the document stays in its polling round.
+  PROVIDER_PDF_ORIGINS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined) return undefined;
+      const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const item of list) {
+        let u: URL | undefined;
+        try {
+          u = new URL(item);
+        } catch {
+          // reported below
+        }
+        if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash || u.username) {
+          ctx.addIssue({ code: 'custom', message: `"${item}" is not an origin (scheme://host[:port], nothing after it)` });
+          return z.NEVER;
+        }
+      }
+      return list;
+    }),
+  // Largest PDF accepted (default 20 MB; invoices' PDFs are tens of KB): the
+  // download is cut as soon as it passes this, nothing beyond is read.
+  PROVIDER_PDF_MAX_BYTES: int(20 * 1024 * 1024, 1024),
   // Per provider HTTP call, body included (default 10 s); a submission makes
   // at most two (look-up + POST), and 3x that without a heartbeat is stuck.
   PROVIDER_API_TIMEOUT_MS: int(10_000, 100),
