@@ -92,6 +92,13 @@ const schema = z.object({
   // 15 min: every retry schedule's first steps are shorter, so a job waiting
   // longer means no worker is taking work).
   ADMIN_PENDING_AGE_WARN_MS: int(900_000, 1000),
+  // Bearer token GET /metrics requires (Authorization: Bearer <token>), at
+  // least 16 characters. Unset: /metrics is public (keep it off the internet).
+  METRICS_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  // The database figures of /metrics (job counts, ages, attempts) are read at
+  // most this often whatever the scrape rate (default 5 s; Prometheus scrapes
+  // every 15-60 s); scrapes in between get the previous figures.
+  METRICS_CACHE_MS: int(5_000, 0, 3_600_000),
   // SMTP server for failure mails, e.g. smtp://user:pass@mail.example:587.
   // No default: unset means no mails (logged once per failure instead).
   SMTP_URL: url.optional(),
