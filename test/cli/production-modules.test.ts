@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { ROOT } from '../../bin/compiled.js';
 import { spawnHerald } from '../helpers/cli.js';
 import { useTestDb } from '../helpers/db.js';
-import { REDIS_URL } from '../jobs/support.js';
+import { REDIS_URL, redisPrefix, wipeRedisPrefix } from '../helpers/redis.js';
 
 // s3rver (and busboy, dicer and fast-xml-parser 3 under it, SECURITY.md) is
 // the sandbox's S3 stand-in: a production `herald serve` or `herald worker`
@@ -60,7 +60,11 @@ async function packagesLoadedBy(args: string[], env: Record<string, string | und
 describe('cli: production processes never load the sandbox S3 server', function () {
   this.timeout(300_000);
   const t = useTestDb(import.meta.url);
-  const env = () => ({ DATABASE_URL: t.get().url, REDIS_URL, REDIS_PREFIX: `herald-prodmod-${process.pid}`, LOG_LEVEL: 'info' });
+  const prefix = redisPrefix(import.meta.url);
+  const env = () => ({ DATABASE_URL: t.get().url, REDIS_URL, REDIS_PREFIX: prefix, LOG_LEVEL: 'info' });
+  after(async () => {
+    await wipeRedisPrefix(prefix);
+  });
 
   it('herald serve --worker (requests to /readyz, /metrics, /openapi.json, /admin) loads no s3rver, busboy, dicer or fast-xml-parser', async () => {
     const loaded = await packagesLoadedBy(['serve', '--port', '0', '--worker', '--json'], env(), /"url":\s*"([^"]+)"/, async (url) => {
