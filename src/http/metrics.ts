@@ -10,10 +10,11 @@ import { countJobsByKindAndStatus, jobAttemptsAfter, lastJobAttemptId, oldestDue
 // they are read at most once per METRICS_CACHE_MS, by one refresh that every
 // scrape arriving meanwhile waits for, so the database work does not grow
 // with the scrape rate (docs/decisions/0014). With METRICS_TOKEN set, a
-// scrape must send Authorization: Bearer <token>. Attempts, run durations and envelope sizes are fed from
-// job_attempts / envelopes rows newer than the last scrape (an id cursor per
-// server), so their counters only grow, as Prometheus expects; a fresh
-// server starts from the rows of the last hour, not all history.
+// scrape must send Authorization: Bearer <token>. Attempts, run durations
+// and envelope sizes are fed from job_attempts / envelopes rows newer than
+// the last refresh (an id cursor per server), so their counters only grow,
+// as Prometheus expects; a fresh server starts from the rows of the last
+// hour, not all history.
 // HTTP latencies are measured in this process by an onResponse hook.
 
 const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600];
@@ -77,7 +78,7 @@ export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Regi
   const now = opts.now ?? Date.now;
   let snapshot: { at: number; jobs: Awaited<ReturnType<typeof countJobsByKindAndStatus>>; oldest: Awaited<ReturnType<typeof oldestDueAgeByKind>> } = { at: 0, jobs: [], oldest: [] };
   let lastTry = 0;
-  let inflight: Promise<unknown> | null = null;
+  let inflight: Promise<{ failed: unknown } | null> | null = null;
 
   new Gauge({
     name: 'herald_jobs',
@@ -147,16 +148,16 @@ export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Regi
           (err: unknown) => {
             refreshFailures.inc();
             app.log.warn({ err }, 'metrics refresh from the database failed; serving the previous figures');
-            return err;
+            return { failed: err };
           },
         )
         .finally(() => {
           inflight = null;
         });
     }
-    const failed = inflight ? await inflight : null;
+    const outcome = inflight ? await inflight : null;
     // Older figures beat none; without any, the scrape fails (503) rather than report zeros.
-    if (failed && !snapshot.at) throw new HttpError('UNAVAILABLE', 'the database did not answer; retry later', {}, { cause: failed });
+    if (outcome && !snapshot.at) throw new HttpError('UNAVAILABLE', 'the database did not answer; retry later', {}, { cause: outcome.failed });
   };
 
   app.addHook('onResponse', async (req, reply) => {

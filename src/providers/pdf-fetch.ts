@@ -96,7 +96,9 @@ export async function fetchPdf(url: string, policy: PdfFetchPolicy, signal: Abor
         const target = Array.isArray(location) ? location[0] : location;
         if (!target) throw new ProviderHttpError('PAC', 502, `redirect ${res.statusCode} without a Location`, null);
         if (hop >= MAX_PDF_REDIRECTS) throw new PdfRefused('too_many_redirects', `PDF URL refused: more than ${MAX_PDF_REDIRECTS} redirects`);
-        current = checkOrigin(new URL(target, current).href, policy, 'redirect');
+        const next = URL.parse(target, current);
+        if (!next) throw new PdfRefused('redirect', 'PDF redirect refused: its Location is not a URL');
+        current = checkOrigin(next.href, policy, 'redirect');
         continue;
       }
       if (res.statusCode < 200 || res.statusCode >= 300) {

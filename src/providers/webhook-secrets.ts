@@ -50,11 +50,6 @@ export function digestMatches(given: string, digest: string | null): boolean {
   return b.length === a.length && crypto.timingSafeEqual(a, b);
 }
 
-export async function getWebhookSecret(db: DbOrTrx, companyId: string): Promise<WebhookSecretRow | null> {
-  const { rows } = await db.raw(`SELECT * FROM provider_webhook_secrets WHERE company_id = ?`, [companyId]);
-  return (rows[0] as WebhookSecretRow | undefined) ?? null;
-}
-
 /**
  * Sets a company's secret. keepPreviousMs > 0 on a company that had one
  * keeps the old secret valid that long (rotation without refused deliveries);
