@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
 import { adminRoutes } from '../../src/admin/routes.js';
 import { loadConfig } from '../../src/config.js';
+import type { RoutesPlugin } from '../../src/http/route-types.js';
 import { buildServer } from '../../src/http/server.js';
 
 // /admin tests against a real server on port 0 over real HTTP (fetch): a
@@ -20,7 +21,7 @@ export interface AdminServer {
   clock: { now: Date };
 }
 
-export async function adminServer(db: Knex, env: Record<string, string> = {}): Promise<AdminServer> {
+export async function adminServer(db: Knex, env: Record<string, string> = {}, plugins: readonly RoutesPlugin[] = [adminRoutes]): Promise<AdminServer> {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -31,7 +32,7 @@ export async function adminServer(db: Knex, env: Record<string, string> = {}): P
   const log: Logger = pino({ level: 'info' }, sink);
   const clock = { now: new Date('2026-12-03T08:00:00Z') };
   const config = loadConfig({}, { ADMIN_SESSION_SECRET: 'admin-session-secret-for-tests-0123456789', ...env });
-  const app = await buildServer({ db, config, log, processMetrics: false, plugins: [adminRoutes], now: () => clock.now });
+  const app = await buildServer({ db, config, log, processMetrics: false, plugins, now: () => clock.now });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, base, logs, clock };
 }
