@@ -122,8 +122,9 @@ const schema = z.object({
   // ADMIN_LOGIN_LOCKOUT_FAILURES (default 10) the name or address is locked
   // for ADMIN_LOGIN_LOCKOUT_MS (default 15 min). A count is forgotten after
   // ADMIN_LOGIN_FORGET_MS without a failure (default 1 h) or on a successful
-  // login. Defaults: about 10 guesses per name per 15 min at most, while an
-  // operator who mistypes a few times never waits.
+  // login. Defaults: 10 guesses in the first 16 minutes, then one per 15 min
+  // until an hour passes without a failure; an operator who mistypes a few
+  // times never waits.
   ADMIN_LOGIN_FREE_FAILURES: int(5, 1, 1000),
   ADMIN_LOGIN_DELAY_MS: int(1000, 0, 3_600_000),
   ADMIN_LOGIN_LOCKOUT_FAILURES: int(10, 1, 1000),
