@@ -87,7 +87,8 @@ function refusal(rows: Row[], now: Date, s: ThrottleSettings): Charge | null {
  * key is first looked for without a lock, so a flood against a locked name
  * or address costs one indexed read each and holds no connection waiting on
  * a row lock. Rows are locked user first, then address (the order every
- * caller uses), so two attempts never wait on each other in a circle.
+ * caller uses), so two attempts never wait on each other in a circle; the
+ * lock is held for one UPDATE and the commit.
  */
 export async function chargeAttempt(db: Knex, keys: ThrottleKey[], now: Date, s: ThrottleSettings): Promise<Charge> {
   const { sql, values } = pairs(keys);
@@ -98,26 +99,29 @@ export async function chargeAttempt(db: Knex, keys: ThrottleKey[], now: Date, s:
   const early = refusal(seen, now, s);
   if (early) return early;
   return db.transaction(async (trx) => {
-    await trx.raw(`INSERT INTO admin_login_throttle (scope, key) VALUES ${sql} ON CONFLICT (scope, key) DO NOTHING`, values);
+    // Inserts the missing rows and locks all of them in one statement, in the order given.
     const { rows } = (await trx.raw(
-      `SELECT scope, key, failures, last_failure_at, blocked_until FROM admin_login_throttle
-        WHERE (scope, key) IN (${sql}) ORDER BY scope = 'user' DESC, key FOR UPDATE`,
+      `INSERT INTO admin_login_throttle AS t (scope, key) VALUES ${sql}
+         ON CONFLICT (scope, key) DO UPDATE SET failures = t.failures
+       RETURNING scope, key, failures, last_failure_at, blocked_until`,
       values,
     )) as { rows: Row[] };
     const refused = refusal(rows, now, s);
     if (refused) return refused;
-    const failures = [];
-    for (const r of rows) {
+    const failures = rows.map((r) => {
       const forgotten = !r.last_failure_at || now.getTime() - r.last_failure_at.getTime() > s.forgetMs;
       const count = (forgotten ? 0 : r.failures) + 1;
       const wait = waitAfter(count, s);
       const until = wait.ms > 0 ? new Date(now.getTime() + wait.ms) : null;
-      await trx.raw(`UPDATE admin_login_throttle SET failures = ?, last_failure_at = ?, blocked_until = ? WHERE scope = ? AND key = ?`, [
-        count, now, until, r.scope, r.key,
-      ]);
-      failures.push({ scope: r.scope, key: r.key, failures: count, lockedUntil: wait.lockout ? until : null });
-    }
-    return { allowed: true as const, failures };
+      return { scope: r.scope, key: r.key, failures: count, until, lockedUntil: wait.lockout ? until : null };
+    });
+    await trx.raw(
+      `UPDATE admin_login_throttle AS t SET failures = v.failures, last_failure_at = ?, blocked_until = v.until
+         FROM (VALUES ${failures.map(() => '(?, ?, ?::int, ?::timestamptz)').join(', ')}) AS v (scope, key, failures, until)
+        WHERE t.scope = v.scope AND t.key = v.key`,
+      [now, ...failures.flatMap((f) => [f.scope, f.key, f.failures, f.until])],
+    );
+    return { allowed: true as const, failures: failures.map(({ until: _until, ...f }) => f) };
   });
 }
 
