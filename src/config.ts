@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 // The one place that reads process.env. Every setting is parsed once at
@@ -17,6 +18,13 @@ const int = (dflt: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
     .max(max, { message: `must be at most ${max}` })
     .default(dflt);
 const url = z.url({ message: 'must be a URL' });
+// proxy-addr's names for address ranges (Fastify's trustProxy).
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const isAddressOrRange = (e: string) => {
+  const [address = '', bits, more] = e.split('/');
+  const family = isIP(address);
+  return family !== 0 && more === undefined && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)));
+};
 
 const schema = z.object({
   // Postgres connection string. Unset: an embedded PGlite database in
@@ -80,14 +88,52 @@ const schema = z.object({
   // HTTP API (herald serve).
   HTTP_HOST: z.string().default('127.0.0.1'),
   HTTP_PORT: int(8080, 0, 65535),
+  // Which proxies may tell Herald the client's address and protocol
+  // (X-Forwarded-For / X-Forwarded-Proto): false (default: none; the socket's
+  // peer is the client), true (any: only when nothing else can reach the
+  // port), a hop count, or a comma-separated list of addresses, CIDR ranges
+  // and loopback / linklocal / uniquelocal. Decides the /admin login
+  // throttle's client address and whether cookies get Secure.
+  HTTP_TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((s, ctx): boolean | number | string[] => {
+      if (s === 'false') return false;
+      if (s === 'true') return true;
+      if (/^\d{1,2}$/.test(s)) return Number(s);
+      const entries = s.split(',').map((e) => e.trim());
+      const bad = entries.find((e) => !PROXY_NAMES.has(e) && !isAddressOrRange(e));
+      if (bad === undefined) return entries;
+      ctx.addIssue({ code: 'custom', message: `must be false, true, a hop count or addresses / CIDR ranges / loopback, linklocal, uniquelocal separated by commas; "${bad}" is none of these` });
+      return z.NEVER;
+    }),
 
   // Operations (src/admin, src/mail, src/http/metrics.ts; issue 7).
-  // Signs /admin session cookies; at least 32 characters. Unset: a random
-  // secret per process (sessions end when `herald serve` restarts; fine for
-  // the demo, set it when running several servers).
+  // Signs the /admin CSRF cookie; at least 32 characters. Unset: a random
+  // secret per process (a form opened before `herald serve` restarted must
+  // be reloaded; set it when running several servers). Sessions themselves
+  // are rows in Postgres (admin_sessions) and need no secret.
   ADMIN_SESSION_SECRET: z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
   // How long an /admin login lasts (default 8 h: one working day).
   ADMIN_SESSION_TTL_MS: int(8 * 3_600_000, 60_000),
+  // Failed /admin logins, counted per user name and per client address:
+  // after this many in a row (default 5) each further attempt must wait,
+  // ADMIN_LOGIN_DELAY_MS (default 1 s) doubling with every failure; at
+  // ADMIN_LOGIN_LOCKOUT_FAILURES (default 10) the name or address is locked
+  // for ADMIN_LOGIN_LOCKOUT_MS (default 15 min). A count is forgotten after
+  // ADMIN_LOGIN_FORGET_MS without a failure (default 1 h) or on a successful
+  // login. Defaults: 10 guesses in the first 16 minutes, then one per 15 min
+  // until an hour passes without a failure; an operator who mistypes a few
+  // times never waits.
+  ADMIN_LOGIN_FREE_FAILURES: int(5, 1, 1000),
+  ADMIN_LOGIN_DELAY_MS: int(1000, 0, 3_600_000),
+  ADMIN_LOGIN_LOCKOUT_FAILURES: int(10, 1, 1000),
+  ADMIN_LOGIN_LOCKOUT_MS: int(900_000, 1000),
+  ADMIN_LOGIN_FORGET_MS: int(3_600_000, 1000),
+  // Password hashes (scrypt, 32 MB and ~100 ms each) one server computes at
+  // once (default 2: half the libuv pool, one core each on a 2-core host);
+  // up to 10x this many wait, more get 503 at once.
+  ADMIN_LOGIN_HASH_CONCURRENCY: int(2, 1, 64),
   // The oldest due pending job turns red on /admin past this age (default
   // 15 min: every retry schedule's first steps are shorter, so a job waiting
   // longer means no worker is taking work).

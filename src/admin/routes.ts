@@ -9,7 +9,11 @@ import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
 import { DEFAULT_UNSTICK_AFTER_MS, queueStatus, retryTarget, unstick } from '../queue/operations.js';
 import { BIGINT_ID_MAX, DATE_LIMIT, addDays, digitsInt, idText, isoDate, safeRedirect, text } from '../lib/boundary.js';
 import { esc, layout } from './html.js';
-import { checkLogin, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
+import { assetRoutes } from './assets.js';
+import { attemptLogin, type LoginOutcome } from './login.js';
+import { hashingGate } from './passwords.js';
+import { COOKIE_BASE, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
+import { throttleSettings } from './throttle.js';
 import { listEnvelopeViews, listInvoiceRequestViews } from './store-views.js';
 import { listJobKinds } from '../jobs/store/views.js';
 import { renderInvoices, renderTaric } from './view-domain.js';
@@ -75,14 +79,31 @@ function loginPage(csrfToken: string, opts: { next?: string; problem?: string } 
   );
 }
 
+function waitText(seconds: number): string {
+  return seconds < 120 ? `${seconds} second${seconds === 1 ? '' : 's'}` : `${Math.ceil(seconds / 60)} minutes`;
+}
+
+/** What the login page says, and with which status, when a login did not succeed. */
+function loginRefusal(outcome: Exclude<LoginOutcome, { kind: 'ok' }>): { status: number; problem: string; retryAfterS?: number } {
+  if (outcome.kind === 'refused') return { status: 401, problem: 'Unknown user, wrong password or not an admin key.' };
+  if (outcome.kind === 'busy') return { status: 503, problem: 'Too many logins at once: try again in a second.', retryAfterS: 1 };
+  const who = outcome.scope === 'user' ? 'this user' : 'your address';
+  const what = outcome.lockedOut ? `Logins for ${who} are locked after too many failed attempts` : `Too many failed logins for ${who}`;
+  return { status: 429, problem: `${what}: try again in ${waitText(outcome.retryAfterS)}. Nothing was checked.`, retryAfterS: outcome.retryAfterS };
+}
+
 export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: RouteDeps) => {
   const { db, config } = deps;
   await app.register(cookie, { secret: sessionSecret(config.ADMIN_SESSION_SECRET) });
   await app.register(csrf, {
     sessionPlugin: '@fastify/cookie',
-    cookieOpts: { signed: true, httpOnly: true, sameSite: 'strict', path: '/admin' },
+    cookieOpts: { ...COOKIE_BASE, signed: true, sameSite: 'strict' },
   });
   app.decorateRequest('admin', null);
+  assetRoutes(app);
+  const gate = hashingGate(config.ADMIN_LOGIN_HASH_CONCURRENCY);
+  const settings = throttleSettings(config);
+  const cleaned = { at: 0 };
 
   const html = (reply: FastifyReply, body: string, code = 200) => reply.code(code).type('text/html; charset=utf-8').send(body);
   // Runs on every /admin route but the login ones: no session, no page.
@@ -103,17 +124,19 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
 
   app.post('/admin/login', { ...page, schema: { hide: true, body: loginBody }, preHandler: app.csrfProtection }, async (req, reply) => {
     const form = (req.body ?? {}) as { name?: string; password?: string; apiKey?: string; next?: string };
-    const who = await checkLogin(db, form);
-    if (!who) {
-      req.log.warn({ name: form.name, byKey: Boolean(form.apiKey) }, 'admin login refused');
-      return html(reply, loginPage(reply.generateCsrf(), { next: safeBack(form.next), problem: 'Unknown user, wrong password or not an admin key.' }), 401);
+    const now = deps.now();
+    const outcome = await attemptLogin({ db, log: req.log, gate, settings, now, cleaned }, form, req.ip);
+    if (outcome.kind === 'ok') {
+      await startSession(db, req, reply, outcome.who, config.ADMIN_SESSION_TTL_MS, now);
+      return reply.redirect(safeBack(form.next), 303);
     }
-    startSession(reply, who, config.ADMIN_SESSION_TTL_MS, deps.now());
-    return reply.redirect(safeBack(form.next), 303);
+    const refusal = loginRefusal(outcome);
+    if (refusal.retryAfterS) reply.header('retry-after', String(refusal.retryAfterS));
+    return html(reply, loginPage(reply.generateCsrf(), { next: safeBack(form.next), problem: refusal.problem }), refusal.status);
   });
 
-  app.post('/admin/logout', { ...page, preHandler: app.csrfProtection }, async (_req, reply) => {
-    endSession(reply);
+  app.post('/admin/logout', { ...page, preHandler: app.csrfProtection }, async (req, reply) => {
+    await endSession(db, req, reply);
     return reply.redirect('/admin/login', 303);
   });
 

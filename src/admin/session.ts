@@ -1,14 +1,16 @@
 import crypto from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
-import { hashApiKey } from '../http/api-keys.js';
-import { burnPasswordCheck, verifyPassword } from './passwords.js';
-import { findActiveAdminUser, findAdminApiKeyByHash, getActiveAdminUser, isAdminApiKeyActive } from './store.js';
+import { deleteSession, findLiveSession, insertSession } from './session-store.js';
 
-// /admin sessions: a signed cookie (@fastify/cookie, HMAC with
-// ADMIN_SESSION_SECRET) holding who logged in and until when. Nothing is
-// stored server-side; each request re-checks that the user or key is still
-// active, so disabling a user or revoking a key ends their sessions at once.
+// /admin sessions, server-side (admin_sessions, decision 0012): the cookie
+// holds a random 256-bit token and the table only its SHA-256. Logout
+// deletes the row; a password change or a disabled user deletes all of that
+// user's rows (src/admin/users.ts); a revoked key stops matching the join.
+// The cookie is HttpOnly, SameSite=Lax (a link from a mail or an alert still
+// opens /admin logged in; every POST also needs the CSRF token), path
+// /admin, and Secure whenever the request came over TLS (request.protocol,
+// which believes X-Forwarded-Proto only from HTTP_TRUST_PROXY).
 
 export const SESSION_COOKIE = 'herald_admin';
 
@@ -18,47 +20,42 @@ export interface AdminPrincipal {
   name: string;
 }
 
-/** A random secret when none is configured: sessions then end with the process. */
+/** A random secret when none is configured: CSRF tokens then end with the process. */
 export function sessionSecret(configured: string | undefined): string {
   return configured ?? crypto.randomBytes(32).toString('hex');
 }
 
-export async function checkLogin(db: Knex, form: { name?: string; password?: string; apiKey?: string }): Promise<AdminPrincipal | null> {
-  if (form.apiKey) {
-    const key = await findAdminApiKeyByHash(db, hashApiKey(form.apiKey.trim()));
-    return key ? { kind: 'key', id: key.id, name: `key ${key.name}` } : null;
-  }
-  if (!form.name || !form.password) return null;
-  const user = await findActiveAdminUser(db, form.name);
-  if (!user) {
-    await burnPasswordCheck(form.password);
-    return null;
-  }
-  return (await verifyPassword(form.password, user.password_hash)) ? { kind: 'user', id: user.id, name: user.name } : null;
-}
+const tokenHash = (token: string) => crypto.createHash('sha256').update(token).digest('hex');
 
-export function startSession(reply: FastifyReply, who: AdminPrincipal, ttlMs: number, now: Date): void {
-  const until = now.getTime() + ttlMs;
-  reply.setCookie(SESSION_COOKIE, `${who.kind}:${who.id}:${until}`, {
-    signed: true, httpOnly: true, sameSite: 'lax', path: '/admin', maxAge: Math.floor(ttlMs / 1000),
+/** Cookie options: also for the CSRF cookie, so both get Secure over TLS. */
+export const COOKIE_BASE = { httpOnly: true, path: '/admin', secure: 'auto' } as const;
+
+export async function startSession(db: Knex, req: FastifyRequest, reply: FastifyReply, who: AdminPrincipal, ttlMs: number, now: Date): Promise<void> {
+  // A fresh token on every login: one planted in the browser beforehand (session fixation) is never promoted.
+  await endSession(db, req, reply);
+  const token = crypto.randomBytes(32).toString('base64url');
+  await insertSession(db, {
+    tokenHash: tokenHash(token),
+    ...(who.kind === 'user' ? { userId: who.id } : { apiKeyId: who.id }),
+    address: req.ip,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + ttlMs),
   });
+  reply.setCookie(SESSION_COOKIE, token, { ...COOKIE_BASE, sameSite: 'lax', maxAge: Math.floor(ttlMs / 1000) });
 }
 
-export function endSession(reply: FastifyReply): void {
-  reply.clearCookie(SESSION_COOKIE, { path: '/admin' });
+export async function endSession(db: Knex, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const token = req.cookies[SESSION_COOKIE];
+  if (token) await deleteSession(db, tokenHash(token));
+  reply.clearCookie(SESSION_COOKIE, { ...COOKIE_BASE, sameSite: 'lax' });
 }
 
 export async function readSession(db: Knex, req: FastifyRequest, now: Date): Promise<AdminPrincipal | null> {
-  const raw = req.cookies[SESSION_COOKIE];
-  if (!raw) return null;
-  const unsigned = req.unsignCookie(raw);
-  if (!unsigned.valid || !unsigned.value) return null;
-  const [kind, id, until] = unsigned.value.split(':');
-  if (Number(until) <= now.getTime()) return null;
-  if (kind === 'user') {
-    const user = await getActiveAdminUser(db, Number(id));
-    return user ? { kind: 'user', id: user.id, name: user.name } : null;
-  }
-  if (kind === 'key' && (await isAdminApiKeyActive(db, Number(id)))) return { kind: 'key', id: Number(id), name: `key ${id}` };
-  return null;
+  const token = req.cookies[SESSION_COOKIE];
+  // 32 random bytes in base64url; anything else (an old signed cookie, junk) is no session.
+  if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) return null;
+  const row = await findLiveSession(db, tokenHash(token), now);
+  if (!row) return null;
+  if (row.user_id !== null) return { kind: 'user', id: row.user_id, name: row.user_name! };
+  return { kind: 'key', id: row.api_key_id!, name: `key ${row.key_name!}` };
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 
-// Every SQL statement on admin_users and api_keys.scopes (migrations/0008_ops.ts).
+// Every SQL statement on admin_users and api_keys.scopes (migrations/0008_ops.ts);
+// sessions are in session-store.ts, login failures in throttle.ts.
 
 type Db = Knex | Knex.Transaction;
 
@@ -25,6 +26,29 @@ export async function findActiveAdminUser(db: Db, name: string): Promise<AdminUs
 export async function getActiveAdminUser(db: Db, id: number): Promise<AdminUserRow | null> {
   const { rows } = await db.raw(`SELECT * FROM admin_users WHERE id = ? AND disabled_at IS NULL`, [id]);
   return (rows[0] as AdminUserRow | undefined) ?? null;
+}
+
+/** A user by name, active or not (for `herald admin` commands). */
+export async function findAdminUserByName(db: Db, name: string): Promise<AdminUserRow | null> {
+  const { rows } = await db.raw(`SELECT * FROM admin_users WHERE name = ?`, [name]);
+  return (rows[0] as AdminUserRow | undefined) ?? null;
+}
+
+export async function setAdminPasswordHash(db: Db, id: number, passwordHash: string): Promise<void> {
+  await db.raw(`UPDATE admin_users SET password_hash = ? WHERE id = ?`, [passwordHash, id]);
+}
+
+/** disabledAt null enables; an already disabled user keeps its first disabled_at. */
+export async function setAdminUserDisabled(db: Db, id: number, disabledAt: Date | null): Promise<AdminUserRow> {
+  const { rows } = await db.raw(`UPDATE admin_users SET disabled_at = CASE WHEN ?::timestamptz IS NULL THEN NULL ELSE coalesce(disabled_at, ?) END WHERE id = ? RETURNING *`, [
+    disabledAt, disabledAt, id,
+  ]);
+  return rows[0] as AdminUserRow;
+}
+
+export async function listAdminUsers(db: Db): Promise<AdminUserRow[]> {
+  const { rows } = await db.raw(`SELECT * FROM admin_users ORDER BY name`);
+  return rows as AdminUserRow[];
 }
 
 export async function grantApiKeyScope(db: Db, keyId: number, scope: 'admin' | 'api'): Promise<boolean> {

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Socket } from 'node:net';
 import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import type { Knex } from 'knex';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
@@ -12,6 +13,7 @@ import { escapeHtml } from '../lib/html.js';
 import type { RouteDeps, RoutesPlugin } from './route-types.js';
 import { installMetrics } from './metrics.js';
 import { installHealth } from './health.js';
+import { SECURITY_HEADERS } from './security-headers.js';
 
 // The fastify server. It mounts the route plugins its caller gives it (the
 // composition root lists every capability's); each gets RouteDeps as its
@@ -53,6 +55,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     // failures are logged by the error handler with the request id.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // request.ip and request.protocol believe X-Forwarded-* only from these proxies.
+    trustProxy: trustProxy(opts.config.HTTP_TRUST_PROXY),
     genReqId: () => `req-${Math.random().toString(36).slice(2, 10)}`,
     // Fastify answers these itself, before any route: in Herald's shape too.
     frameworkErrors: (err, _req, reply) => {
@@ -65,6 +69,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(formbody);
+  await app.register(helmet, SECURITY_HEADERS);
   await app.register(swagger, {
     openapi: {
       info: { title: 'Herald API', version: '1', description: 'Invoices, invoice requests and parties. Authenticate with Authorization: Bearer <API key>.' },
@@ -89,6 +94,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   for (const plugin of opts.plugins) await app.register(plugin, deps);
   await app.ready();
   return app;
+}
+
+/** A hop count trusts that many proxies nearest the server (Fastify's types take it as a function). */
+function trustProxy(setting: Config['HTTP_TRUST_PROXY']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
 }
 
 function installAuth(app: FastifyInstance, verifier: ApiKeyVerifier): void {

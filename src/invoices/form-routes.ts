@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from '../http/errors.js';
 import { escapeHtml } from '../lib/html.js';
+import { allowInlineStyle } from '../http/security-headers.js';
 import type { RouteDeps } from '../http/route-types.js';
 import { generateInvoice } from './generate.js';
 import { loadInvoiceResponse } from './present.js';
@@ -15,13 +16,16 @@ import { describeFirstIssue, generateInvoiceRequest } from './schemas.js';
 
 const ITEM_ROWS = 5;
 const ITEM_FIELDS = ['description', 'quantity', 'unitPrice', 'discount', 'taxRate'] as const;
+const STYLE = 'body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}input{margin:.1rem}';
+// The Content-Security-Policy allows this one inline stylesheet by its hash.
+const withStyle = allowInlineStyle(STYLE);
 
 export async function invoiceFormRoutes(app: FastifyInstance, { db, now }: RouteDeps): Promise<void> {
-  app.get('/invoices/new', { config: { html: true }, schema: { hide: true } }, async (_req, reply) => {
+  app.get('/invoices/new', { config: { html: true }, schema: { hide: true }, ...withStyle }, async (_req, reply) => {
     return reply.type('text/html; charset=utf-8').send(formPage());
   });
 
-  app.post('/invoices/generate', { config: { html: true }, schema: { hide: true } }, async (req, reply) => {
+  app.post('/invoices/generate', { config: { html: true }, schema: { hide: true }, ...withStyle }, async (req, reply) => {
     refuseCrossSite(req);
     const parsed = generateInvoiceRequest.safeParse(formToRequest((req.body ?? {}) as Record<string, unknown>));
     if (!parsed.success) {
@@ -105,7 +109,7 @@ export function formToRequest(form: Record<string, unknown>): Record<string, unk
 
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><meta charset="utf-8"><title>${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}input{margin:.1rem}</style>
+<style>${STYLE}</style>
 <h1>${escapeHtml(title)}</h1>
 ${body}</html>`;
 }

@@ -28,6 +28,8 @@ describe('admin dashboard (headless Chromium)', () => {
   let context: BrowserContext;
   let page: Page;
   let profile: string;
+  // Anything the browser refused under the Content-Security-Policy.
+  const refusals: string[] = [];
 
   before(async function () {
     this.timeout(60_000);
@@ -47,6 +49,9 @@ describe('admin dashboard (headless Chromium)', () => {
         '--disable-component-update', '--disable-sync'],
     });
     page = await context.newPage();
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) refusals.push(m.text());
+    });
   });
   after(async () => {
     await context?.close();
@@ -95,6 +100,8 @@ describe('admin dashboard (headless Chromium)', () => {
     const counters = await page.locator('table#counters').innerText();
     expect(counters).to.match(/notify-hmrc\s+1\s+0\s+0\s+1\s+0/);
     expect(await page.locator('table#counters .red').count(), 'a job pending for 2 h is shown in red').to.be.greaterThan(0);
+    const headerColour = await page.locator('header').evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(headerColour, 'the stylesheet (a file, allowed by the CSP) applies').to.equal('rgb(29, 53, 87)');
     expect(await page.locator('table#jobs tbody tr').count()).to.equal(3);
     // Escaped, not executed or parsed as markup.
     expect(await page.locator(`tr[data-job-id="${doomed.id}"] .err`).innerText()).to.include('<script>alert(1)</script>');
@@ -142,5 +149,6 @@ describe('admin dashboard (headless Chromium)', () => {
     await page.goto(`${base}/admin/invoices`);
     expect(await page.locator('table#invoices').count()).to.equal(1);
     await page.screenshot({ path: path.join(ARTIFACTS, 'admin-invoices.png'), fullPage: true });
+    expect(refusals, 'nothing refused by the Content-Security-Policy').to.deep.equal([]);
   });
 });
