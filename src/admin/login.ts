@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Knex } from 'knex';
 import { hashApiKey } from '../http/api-keys.js';
-import { burnPasswordCheck, HashingBusy, verifyPassword, type HashingGate } from './passwords.js';
+import { burnPasswordCheck, verifyPassword } from './passwords.js';
+import { HashingBusy, type HashingGate } from './hashing-gate.js';
 import type { AdminPrincipal } from './session.js';
 import { deleteExpiredSessions } from './session-store.js';
 import { findActiveAdminUser, findAdminApiKeyByHash } from './store.js';

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
-import pLimit from 'p-limit';
 
 // Admin passwords: node:crypto scrypt, stored as "scrypt$N$r$p$salt$hash"
 // (base64url) so the cost can be raised later without breaking old hashes.
@@ -33,25 +32,4 @@ export async function verifyPassword(password: string, stored: string): Promise<
 /** Same cost as a real check, so a wrong user name takes as long as a wrong password. */
 export async function burnPasswordCheck(password: string): Promise<void> {
   await scrypt(password, Buffer.alloc(16), KEY_LEN, { N, r: R, p: P, maxmem: MAX_MEM });
-}
-
-/** More logins are waiting for a password check than the gate holds. */
-export class HashingBusy extends Error {
-  constructor() {
-    super('too many logins at once');
-    this.name = 'HashingBusy';
-  }
-}
-
-export type HashingGate = <T>(check: () => Promise<T>) => Promise<T>;
-
-/**
- * At most `concurrency` password checks run at once (each holds a libuv
- * thread and 32 MB); up to `waiting` more queue, and past that a check is
- * refused at once: a flood of logins then costs the server a bounded share
- * of its threads and memory instead of starving every other request.
- */
-export function hashingGate(concurrency: number, waiting = concurrency * 10): HashingGate {
-  const limit = pLimit(concurrency);
-  return (check) => (limit.pendingCount >= waiting ? Promise.reject(new HashingBusy()) : limit(check));
 }

@@ -11,7 +11,7 @@ import { BIGINT_ID_MAX, DATE_LIMIT, addDays, digitsInt, idText, isoDate, safeRed
 import { esc, layout } from './html.js';
 import { assetRoutes } from './assets.js';
 import { attemptLogin, type LoginOutcome } from './login.js';
-import { hashingGate } from './passwords.js';
+import { hashingGate } from './hashing-gate.js';
 import { COOKIE_BASE, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
 import { throttleSettings } from './throttle.js';
 import { listEnvelopeViews, listInvoiceRequestViews } from './store-views.js';

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { hashPassword, hashingGate, HashingBusy } from '../../src/admin/passwords.js';
+import { hashingGate, HashingBusy } from '../../src/admin/hashing-gate.js';
+import { hashPassword } from '../../src/admin/passwords.js';
 import { insertAdminUser, grantApiKeyScope } from '../../src/admin/store.js';
 import { addressKey } from '../../src/admin/throttle.js';
 import { createApiKey } from '../../src/http/api-keys.js';
