@@ -1,0 +1,71 @@
+import crypto from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+
+// The admin pages' stylesheet and script, served as files under
+// /admin/assets/ so that the pages carry no inline <style>, <script> or
+// style="" and work under a Content-Security-Policy without 'unsafe-inline'.
+// Their URLs carry a hash of the content: a new version is a new URL, so
+// browsers may cache each for a day.
+
+const CSS = `
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}
+header{background:#1d3557;color:#fff;padding:8px 16px;display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center}
+header a{color:#fff} header form{margin-left:auto}
+main{padding:16px}
+h1{font-size:22px;margin:8px 0}
+h2{font-size:18px;margin:16px 0 8px}
+table{border-collapse:collapse;width:100%;margin:8px 0}
+th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;white-space:nowrap}
+th{background:#f1f3f5}
+.scroll{overflow:auto;max-height:80vh;margin:8px 0;border:1px solid #ddd}
+.scroll table{width:max-content;min-width:100%;margin:0}
+.scroll thead th{position:sticky;top:0;z-index:1}
+.num{text-align:right} .inline{display:inline}
+.red{color:#fff;background:#c1121f;padding:0 4px;border-radius:3px}
+.st{padding:0 6px;border-radius:3px;font-size:12px;white-space:nowrap}
+.st-pending{background:#e9ecef} .st-processing{background:#cfe2ff} .st-failed{background:#fff3cd}
+.st-failed_permanent{background:#f8d7da;color:#842029;font-weight:600} .st-completed{background:#d1e7dd}
+.st-submitted,.st-success,.st-DGI_AUTHORIZED,.st-PAC_AUTHORIZED{background:#d1e7dd}
+.st-running,.st-REGISTERED{background:#cfe2ff}
+.st-rejected,.st-fail,.st-PAC_REJECTED,.st-DGI_REJECTED{background:#f8d7da;color:#842029}
+.err{font-family:monospace;font-size:12px;white-space:normal;min-width:16em;max-width:40em;word-break:break-word}
+.flash{background:#d1e7dd;padding:6px 10px;margin-bottom:8px}
+.problem{background:#f8d7da;padding:6px 10px;margin-bottom:8px}
+form.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:end}
+form.filters label{display:flex;flex-direction:column;font-size:12px}
+.hook{color:#6c757d;font-style:italic}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}
+dl.facts dt{font-weight:600} dl.facts dd{margin:0;word-break:break-word}
+`;
+
+// Confirmation on dangerous buttons, and filter selects that apply
+// themselves. Everything works without it.
+const JS = `
+document.addEventListener('submit', function (e) {
+  var msg = e.target.getAttribute('data-confirm');
+  if (msg && !window.confirm(msg)) e.preventDefault();
+});
+document.addEventListener('DOMContentLoaded', function () {
+  document.querySelectorAll('form.filters select').forEach(function (s) {
+    s.addEventListener('change', function () { s.form.submit(); });
+  });
+});
+`;
+
+const version = (body: string) => crypto.createHash('sha256').update(body).digest('hex').slice(0, 12);
+const ASSETS: Record<string, { type: string; body: string }> = {
+  'admin.css': { type: 'text/css; charset=utf-8', body: CSS },
+  'admin.js': { type: 'text/javascript; charset=utf-8', body: JS },
+};
+
+export const ADMIN_CSS_URL = `/admin/assets/admin.css?v=${version(CSS)}`;
+export const ADMIN_JS_URL = `/admin/assets/admin.js?v=${version(JS)}`;
+
+/** GET /admin/assets/admin.css and admin.js: public (the login page needs them too), hidden from /openapi.json. */
+export function installAdminAssets(app: FastifyInstance): void {
+  for (const [name, asset] of Object.entries(ASSETS)) {
+    app.get(`/admin/assets/${name}`, { config: { public: true, html: true }, schema: { hide: true } }, async (_req, reply) =>
+      reply.type(asset.type).header('cache-control', 'public, max-age=86400').send(asset.body),
+    );
+  }
+}
