@@ -29,6 +29,9 @@ th{background:#f1f3f5}
 .st-running,.st-REGISTERED{background:#cfe2ff}
 .st-rejected,.st-fail,.st-PAC_REJECTED,.st-DGI_REJECTED{background:#f8d7da;color:#842029}
 .err{font-family:monospace;font-size:12px;white-space:normal;min-width:16em;max-width:40em;word-break:break-word}
+/* A long error shows 3 lines in the job table (the whole text: the job's page, /admin/jobs/ID). */
+.clamp{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;line-clamp:3;overflow:hidden}
+.one-job .clamp{display:block;-webkit-line-clamp:unset;line-clamp:unset}
 .flash{background:#d1e7dd;padding:6px 10px;margin-bottom:8px}
 .problem{background:#f8d7da;padding:6px 10px;margin-bottom:8px}
 form.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:end}

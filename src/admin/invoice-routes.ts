@@ -130,6 +130,6 @@ export function installInvoicePages(app: FastifyInstance, { db, config }: RouteD
     if (!job) throw notFound(`job ${id}`, 'id');
     const c = chrome(req, reply);
     const table = renderJobTable([job], 1, { order: 'desc', page: 1 }, c.csrf, req.url);
-    return html(reply, layout(`Job ${id}`, `${table}<p><a href="/admin">all jobs</a></p>`, { ...c, flash: done(req) }));
+    return html(reply, layout(`Job ${id}`, `<div class="one-job">${table}</div><p><a href="/admin">all jobs</a></p>`, { ...c, flash: done(req) }));
   });
 }

@@ -70,9 +70,9 @@ export function renderJobTable(rows: JobRow[], total: number, f: JobFilters, csr
         j.status === 'failed' || j.status === 'failed_permanent' ? actionButton(`/admin/jobs/${j.id}/retry`, 'Retry now', csrf, { back }) : '',
         j.status !== 'processing' ? actionButton(`/admin/jobs/${j.id}/clear`, 'Clear', csrf, { back, confirm: `Delete job ${j.id} and its history?` }) : '',
       ].join(' ');
-      return `<tr data-job-id="${esc(j.id)}"><td>${esc(j.id)}</td><td>${esc(j.kind)}</td><td>${subjectLink(j.subject_type, j.subject_id)}</td>` +
+      return `<tr data-job-id="${esc(j.id)}"><td><a href="/admin/jobs/${esc(j.id)}">${esc(j.id)}</a></td><td>${esc(j.kind)}</td><td>${subjectLink(j.subject_type, j.subject_id)}</td>` +
         `<td class="status">${statusBadge(j.status)}</td><td class="num">${esc(j.attempts)}${j.max_attempts ? ` / ${esc(j.max_attempts)}` : ''}</td>` +
-        `<td>${esc(j.scheduled_at)}</td><td>${esc(j.created_at)}</td><td class="err">${esc(j.error_class ? `[${j.error_class}] ` : '')}${esc(j.last_error)}</td><td>${actions}</td></tr>`;
+        `<td>${esc(j.scheduled_at)}</td><td>${esc(j.created_at)}</td><td class="err"><div class="clamp">${esc(j.error_class ? `[${j.error_class}] ` : '')}${esc(j.last_error)}</div></td><td>${actions}</td></tr>`;
     })
     .join('');
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
