@@ -55,9 +55,11 @@ export function installInvoicePages(app: FastifyInstance, { db, config }: RouteD
         `<p><a href="/admin/invoices">all invoices</a></p>`;
       return html(reply, layout(`Invoice request ${request.id}`, body, { ...c, flash: f.done }));
     }
-    const [invoices, requests] = await Promise.all([listInvoiceViews(db, { before: f.before }), listInvoiceRequestViews(db)]);
+    // One more than a page: whether an older page exists.
+    const [fetched, requests] = await Promise.all([listInvoiceViews(db, { before: f.before, limit: INVOICE_PAGE_SIZE + 1 }), listInvoiceRequestViews(db)]);
+    const invoices = fetched.slice(0, INVOICE_PAGE_SIZE);
     const body = `<h2>Invoices</h2><p class="hook">Every invoice, made synchronously (API, form) or by an invoice request; newest first; times in UTC.</p>` +
-      renderInvoiceTable(invoices, c.csrf, req.url) + renderInvoicePager(invoices, INVOICE_PAGE_SIZE, f.before === undefined) +
+      renderInvoiceTable(invoices, c.csrf, req.url) + renderInvoicePager(invoices, fetched.length > INVOICE_PAGE_SIZE, f.before === undefined) +
       `<h2>Invoice requests</h2><p class="hook">Asynchronous requests (POST /api/v1/invoice-requests), failed ones too; the newest 100.</p>` +
       renderInvoiceRequests(requests);
     return html(reply, layout('Invoices', body, { ...c, flash: f.done }));

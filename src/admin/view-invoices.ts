@@ -40,9 +40,9 @@ export function renderInvoiceTable(rows: InvoiceViewRow[], csrf: string, back: s
   );
 }
 
-/** "older ›" to the next keyset page, when this one was full. */
-export function renderInvoicePager(rows: InvoiceViewRow[], pageSize: number, first: boolean): string {
-  const older = rows.length === pageSize ? `<a href="/admin/invoices${q({ before: rows[rows.length - 1]!.id })}#invoices">older ›</a>` : '';
+/** "older ›" to the next keyset page when there is one, "‹ newest" back to the first. */
+export function renderInvoicePager(rows: InvoiceViewRow[], more: boolean, first: boolean): string {
+  const older = more && rows.length > 0 ? `<a href="/admin/invoices${q({ before: rows[rows.length - 1]!.id })}#invoices">older ›</a>` : '';
   const newest = first ? '' : `<a href="/admin/invoices">‹ newest</a>`;
   return older || newest ? `<p class="pager">${newest} ${older}</p>` : '';
 }

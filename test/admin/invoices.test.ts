@@ -95,6 +95,10 @@ describe('admin invoices page and job subject links', function () {
 
     const asyncRow = new RegExp(`<tr data-invoice-id="${seeded.asyncInvoice}">(.*?)</tr>`).exec(page.body)?.[1];
     expect(asyncRow, 'the invoice made by a request is listed too, linked to its request').to.include(`request=${seeded.doneRequest}`);
+    expect(page.body, 'two invoices fit one page: no older page').to.not.include('older ›');
+    const older = await get(`/admin/invoices?before=${seeded.asyncInvoice}`);
+    expect(older.body).to.include(`data-invoice-id="${seeded.syncInvoice}"`).and.not.include(`data-invoice-id="${seeded.asyncInvoice}"`);
+    expect(older.body).to.include('‹ newest');
   });
 
   it('lists invoice requests in their own section, the failed one with its reason', async () => {
