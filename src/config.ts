@@ -92,6 +92,13 @@ const schema = z.object({
   // 15 min: every retry schedule's first steps are shorter, so a job waiting
   // longer means no worker is taking work).
   ADMIN_PENDING_AGE_WARN_MS: int(900_000, 1000),
+  // Bearer token GET /metrics requires (Authorization: Bearer <token>), at
+  // least 16 characters. Unset: /metrics is public (keep it off the internet).
+  METRICS_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  // The database figures of /metrics (job counts, ages, attempts) are read at
+  // most this often whatever the scrape rate (default 5 s; Prometheus scrapes
+  // every 15-60 s); scrapes in between get the previous figures.
+  METRICS_CACHE_MS: int(5_000, 0, 3_600_000),
   // SMTP server for failure mails, e.g. smtp://user:pass@mail.example:587.
   // No default: unset means no mails (logged once per failure instead).
   SMTP_URL: url.optional(),
@@ -145,6 +152,33 @@ const schema = z.object({
   // Shared secret the PAC sends in X-Webhook-Secret. Unset: webhooks answer
   // 401 and the poller alone follows legal status.
   PROVIDER_WEBHOOK_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  // Origins (scheme://host[:port], comma-separated) the authority's PDF may be
+  // downloaded from besides the PAC base URL's own (unset: none). A PDF URL
+  // (from a webhook or a status answer) or a redirect elsewhere is refused
+  // and logged; the document stays in its polling round.
+  PROVIDER_PDF_ORIGINS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined) return undefined;
+      const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const item of list) {
+        let u: URL | undefined;
+        try {
+          u = new URL(item);
+        } catch {
+          // reported below
+        }
+        if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash || u.username) {
+          ctx.addIssue({ code: 'custom', message: `"${item}" is not an origin (scheme://host[:port], nothing after it)` });
+          return z.NEVER;
+        }
+      }
+      return list;
+    }),
+  // Largest PDF accepted (default 20 MB; invoices' PDFs are tens of KB): the
+  // download is cut as soon as it passes this, nothing beyond is read.
+  PROVIDER_PDF_MAX_BYTES: int(20 * 1024 * 1024, 1024),
   // Per provider HTTP call, body included (default 10 s); a submission makes
   // at most two (look-up + POST), and 3x that without a heartbeat is stuck.
   PROVIDER_API_TIMEOUT_MS: int(10_000, 100),

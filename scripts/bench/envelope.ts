@@ -26,6 +26,7 @@ import { renderTransaction } from '../../src/taric/envelope/serialize.js';
 import { sampleTransactions } from '../../test/taric/support/sample-records.js';
 import { closeSharedValidatorPool, sharedValidator } from '../../src/taric/envelope/validate.js';
 import { HERALD_ENVELOPE_XSD } from '../../src/taric/envelope/xsd.js';
+import { finish, loadGuard, type Target } from './support.js';
 
 const whole = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -99,6 +100,7 @@ function xmllint(files: string[]): { seconds: number; ok: boolean } | null {
 }
 
 await sharedValidator().prepare(); // start the worker and parse the schema before timing
+const watch = loadGuard();
 const baselineRssMb = process.memoryUsage().rss / 1024 / 1024;
 const full = await run('render+validate');
 await closeSharedValidatorPool();
@@ -135,9 +137,7 @@ if (opts.keep) process.stderr.write(`envelopes kept in ${dir}\n`);
 else fs.rmSync(dir, { recursive: true, force: true });
 
 const f2 = (n: number | null) => (n === null ? 'n/a' : n.toFixed(2));
-if (opts.json) {
-  process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
-} else {
+if (!opts.json) {
   if (!lint) process.stdout.write('xmllint not found: install it (apt-get install -y libxml2-utils) to compare against it\n');
   const rows: Array<[string, string]> = [
     ['bytes', `${bytes} (${figures.envelopes} envelope(s), ${figures.transactions} transactions, ${figures.records} records)`],
@@ -155,3 +155,8 @@ if (opts.json) {
       `(ratio ${f2(figures.ratio)}), peak RSS ${peakRssMb.toFixed(0)} MB (${f2(figures.rssRatio)}x), ${figures.valid ? 'valid' : 'INVALID'}\n`,
   );
 }
+const targets: Record<string, Target> = {
+  'render + validate <= 2.0x xmllint': { met: figures.ratio !== null && figures.ratio <= 2.0, value: f2(figures.ratio) },
+  'peak RSS <= 3x the envelope': { met: figures.rssRatio <= 3.0, value: f2(figures.rssRatio) },
+};
+finish(watch.stop(), figures, targets, { jsonOnly: opts.json });

@@ -7,7 +7,7 @@ import pg from 'pg';
 import '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { startPacSandbox } from '../../src/sandbox/pac.js';
-import { ADMIN_URL, REDIS_URL, arg } from './support.js';
+import { ADMIN_URL, REDIS_URL, arg, finish, loadGuard } from './support.js';
 
 // npm run bench:poller [-- --documents 10000 --seconds 60 --concurrency 50]
 // (or: tsx scripts/bench/poller.ts [--compiled] ...)
@@ -131,6 +131,7 @@ async function main(): Promise<void> {
     }, 500);
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     measuring = true;
+    const watch = loadGuard();
     const started = Date.now();
     const tty = process.stderr.isTTY;
     while (Date.now() - started < seconds * 1000) {
@@ -154,7 +155,14 @@ async function main(): Promise<void> {
       workerPeakRssMb: Math.round(peakKb / 1024),
       pollJobs: Object.fromEntries(rows.map((r: { status: string; n: number }) => [r.status, r.n])),
     };
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(
+      `${documents} documents polled every ${INTERVAL_MS / 1000} s: ${result.pollsPerSecond} polls/s (needed ${result.neededPollsPerSecond}), ` +
+        `lateness p50 ${result.latenessMs.p50} ms p99 ${result.latenessMs.p99} ms, worker peak RSS ${result.workerPeakRssMb} MB\n`,
+    );
+    finish(watch.stop(), result, {
+      'worker peak RSS < 300 MB': { met: result.workerPeakRssMb < 300, value: `${result.workerPeakRssMb} MB` },
+      'median lateness < 1 s': { met: result.latenessMs.p50 < 1000, value: `${result.latenessMs.p50} ms` },
+    });
   } finally {
     if (worker && worker.exitCode === null) {
       worker.kill('SIGTERM');

@@ -11,7 +11,7 @@ import { generateReport } from '../../src/reports/generate.js';
 import { createReportServices } from '../../src/reports/services.js';
 import { getReport } from '../../src/reports/store.js';
 import { startS3Server } from '../../src/sandbox/s3-server.js';
-import { ADMIN_URL, admin, arg } from './support.js';
+import { ADMIN_URL, admin, arg, finish, loadGuard } from './support.js';
 
 // npx tsx scripts/bench/reports.ts [--invoices 200000]
 //
@@ -54,6 +54,7 @@ try {
   });
   const services = createReportServices(config);
   const { report } = await createReport(db, { type: 'invoices', params: { from: '2026-01-01', to: '2026-12-31' }, creator: 'bench' }, { config });
+  const watch = loadGuard();
   const rssBefore = process.memoryUsage().rss;
   let peak = rssBefore;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
@@ -67,6 +68,13 @@ try {
   process.stdout.write(
     `invoices report: ${outcome}, ${done.row_count} rows, ${((done.file_size ?? 0) / 1e6).toFixed(1)} MB CSV in ${seconds.toFixed(2)} s ` +
       `(${Math.round((done.row_count ?? 0) / seconds)} rows/s, incl. S3 put); RSS ${mb(rssBefore)} MB before, ${mb(peak)} MB peak; seeding took ${(seeded / 1000).toFixed(1)} s\n`,
+  );
+  const growthMb = (peak - rssBefore) / 1024 / 1024;
+  finish(
+    watch.stop(),
+    { outcome, rows: done.row_count, csvMegabytes: +((done.file_size ?? 0) / 1e6).toFixed(1), seconds: +seconds.toFixed(2), rowsPerSecond: Math.round((done.row_count ?? 0) / seconds), rssBeforeMb: Math.round(rssBefore / 1048576), rssPeakMb: Math.round(peak / 1048576) },
+    // Pages are streamed: memory must not grow with the row count.
+    { 'memory flat (peak - before <= 64 MB)': { met: outcome === 'success' && growthMb <= 64, value: `${growthMb.toFixed(0)} MB` } },
   );
 } finally {
   await s3.close();

@@ -9,7 +9,7 @@ import '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { insertParty } from '../../src/invoices/store.js';
-import { admin, arg, benchInvoiceBody, dbUrl } from './support.js';
+import { admin, arg, benchInvoiceBody, dbUrl, finish, loadGuard, type Target as Verdict } from './support.js';
 
 // npm run bench:submit [-- --seconds 10 --connections 10,32,64 --autocannon]
 // (builds, then serves the compiled dist/ with --compiled; load from wrk when
@@ -165,8 +165,11 @@ async function main(): Promise<void> {
     const target = { url: `${started.url}/api/v1/invoice-requests`, key: key.key, body };
     const load = (connections: number, duration: number) => (wrk ? runWrk(target, connections, duration) : runAutocannon(target, connections, duration));
 
-    console.log(`bench:submit  ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)}, ${seconds} s per run, load from ${wrk ? 'wrk' : 'autocannon'}`);
-    console.log('  conns   req/s   p50 ms  p99 ms  pgbench TPS  ratio  targets (>= 50%, p99 < 10 ms)');
+    const watch = loadGuard();
+    const runs: { connections: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; pgbenchTps: number; ratio: number }[] = [];
+    const targets: Record<string, Verdict> = {};
+    console.log(`bench:submit  ${os.cpus().length} cores, ${seconds} s per run, load from ${wrk ? 'wrk' : 'autocannon'}`);
+    console.log('  conns   req/s   p50 ms  p99 ms  pgbench TPS  ratio');
     let failed = false;
     let stored = 0;
     let jobs = 0;
@@ -185,9 +188,14 @@ async function main(): Promise<void> {
       const tps = runPgbench(seconds, connections, body);
       const rps = result.rps;
       const ratio = rps / tps;
-      const met = ratio >= 0.5 && result.latency.p99 < 10;
+      runs.push({ connections, requestsPerSecond: Math.round(rps), p50Ms: result.latency.p50, p99Ms: result.latency.p99, pgbenchTps: Math.round(tps), ratio: +ratio.toFixed(3) });
+      // The issue's target is at 10 connections; the others are kept for comparison.
+      if (connections === 10) {
+        targets['10 connections >= 50% of pgbench'] = { met: ratio >= 0.5, value: `${(ratio * 100).toFixed(0)}%` };
+        targets['10 connections p99 < 10 ms'] = { met: result.latency.p99 < 10, value: `${result.latency.p99} ms` };
+      }
       console.log(
-        `  ${String(connections).padStart(5)}  ${rps.toFixed(0).padStart(6)}  ${String(result.latency.p50).padStart(7)}  ${String(result.latency.p99).padStart(6)}  ${tps.toFixed(0).padStart(11)}  ${`${(ratio * 100).toFixed(0)}%`.padStart(5)}  ${met ? 'met' : 'NOT met'}`,
+        `  ${String(connections).padStart(5)}  ${rps.toFixed(0).padStart(6)}  ${String(result.latency.p50).padStart(7)}  ${String(result.latency.p99).padStart(6)}  ${tps.toFixed(0).padStart(11)}  ${`${(ratio * 100).toFixed(0)}%`.padStart(5)}`,
       );
       if (result.non2xx > 0 || result.errors > 0) {
         console.log(`         ${result.non2xx} non-2xx answers, ${result.errors} errors`);
@@ -196,6 +204,7 @@ async function main(): Promise<void> {
       if (after.stored - before.stored !== after.jobs - before.jobs) failed = true;
     }
     console.log(`  stored ${stored} requests, ${jobs} jobs (one job per request: ${stored === jobs ? 'yes' : 'NO'})`);
+    finish(watch.stop(), { seconds, loadFrom: wrk ? 'wrk' : 'autocannon', runs, stored, jobs }, targets);
     if (failed || stored !== jobs) process.exitCode = 1;
   } finally {
     server?.kill('SIGTERM');

@@ -122,3 +122,29 @@ export function judge(met: boolean, load: LoadReport): Verdict {
   if (!met) return 'missed';
   return load.quiet ? 'met' : 'not judged';
 }
+
+export interface Target {
+  /** Whether the figure reached the target (judged against the load below). */
+  met: boolean;
+  /** The figure, as printed: "0.21 s", "43%". */
+  value: string;
+}
+
+/**
+ * The closing lines every benchmark prints: one line per target with its
+ * verdict, the load average of the run, then ONE line of JSON holding the
+ * figures, the verdicts and the load (the last line of output: scripts can
+ * `tail -n 1` it). With jsonOnly (a script's --json), only that line.
+ */
+export function finish(load: LoadReport, figures: Record<string, unknown>, targets: Record<string, Target> = {}, opts: { jsonOnly?: boolean } = {}): void {
+  const verdicts: Record<string, string> = {};
+  for (const [name, t] of Object.entries(targets)) {
+    verdicts[name] = judge(t.met, load);
+    if (!opts.jsonOnly) process.stdout.write(`target ${name}: ${verdicts[name]} (${t.value})\n`);
+  }
+  if (!opts.jsonOnly) process.stdout.write(`${formatLoad(load)}${load.quiet ? '' : ': the machine was busier than its cores, so no target is called met'}\n`);
+  const round = (l: number[]) => l.map((n) => +n.toFixed(2));
+  process.stdout.write(
+    `${JSON.stringify({ ...figures, targets: verdicts, load: { before: round(load.before), after: round(load.after), peak1m: +load.peak1m.toFixed(2), cores: load.cores, quiet: load.quiet } })}\n`,
+  );
+}

@@ -21,7 +21,7 @@ import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
 import { exportReadyWorkbaskets, fileSink } from '../../src/taric/envelope/export.js';
 import { setWorkbasketStatusIf } from '../../src/taric/store.js';
 import { closeSharedValidatorPool } from '../../src/taric/envelope/validate.js';
-import { measure } from './support.js';
+import { finish, loadGuard, measure } from './support.js';
 
 const program = new Command('bench:workbaskets')
   .description('Import a ~40 MB TARIC3 envelope into Postgres and export it again; print time and memory')
@@ -86,6 +86,7 @@ try {
   });
   const fileBytes = fs.statSync(source).size;
 
+  const watch = loadGuard();
   const imported = await measure(() => importXmlWorkbasket(db, source, { title: 'bench' }));
   await setWorkbasketStatusIf(db, imported.value.workbasketId, 'EDITING', 'READY_FOR_EXPORT');
   const exported = await measure(() =>
@@ -113,8 +114,7 @@ try {
       rssGrowthMB: Math.round((exported.rssPeak - exported.rssBefore) / MB),
     },
   };
-  if (opts.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
-  else {
+  if (!opts.json) {
     const i = figures.import;
     const e = figures.export;
     process.stdout.write(
@@ -125,6 +125,9 @@ try {
       ].join('\n') + '\n',
     );
   }
+  finish(watch.stop(), figures, {
+    'import memory bounded (RSS growth < half the file)': { met: figures.import.rssGrowthMB < figures.fileMB / 2, value: `+${figures.import.rssGrowthMB} MB for ${figures.fileMB} MB` },
+  }, { jsonOnly: opts.json });
 } finally {
   await close();
   await closeSharedValidatorPool();

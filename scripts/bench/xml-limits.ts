@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import knexFactory from 'knex';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { importXmlWorkbasket } from '../../src/taric/import/import-xml.js';
-import { admin, dbUrl, measure } from './support.js';
+import { admin, dbUrl, finish, loadGuard, measure } from './support.js';
 
 const MB = 1024 * 1024;
 const json = process.argv.includes('--json');
@@ -63,6 +63,7 @@ const DB_NAME = `herald_bench_xml_${process.pid}`;
 await admin(`CREATE DATABASE ${DB_NAME}`);
 const db = knexFactory({ client: 'pg', connection: dbUrl(DB_NAME), pool: { min: 0, max: 2 } });
 const rows: Array<{ file: string; mb: number; seconds: number; rssBeforeMB: number; rssPeakMB: number; rssGrowthMB: number; refusal: string }> = [];
+const watch = loadGuard();
 try {
   await migrateLatest(db);
   for (const c of CASES) {
@@ -86,15 +87,16 @@ try {
   if (!keep) fs.rmSync(work, { recursive: true, force: true });
 }
 
-const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const worst = { seconds: Math.max(...rows.map((r) => r.seconds)), growthMB: Math.max(...rows.map((r) => r.rssGrowthMB)) };
-if (json) process.stdout.write(`${JSON.stringify({ cores: os.cpus().length, loadAverage: os.loadavg(), rows, worst }, null, 2)}\n`);
-else {
-  process.stdout.write(`bench:xml-limits  ${os.cpus().length} cores, load average ${load}${keep ? `, files kept in ${work}` : ''}\n`);
+if (!json) {
+  process.stdout.write(`bench:xml-limits  ${os.cpus().length} cores${keep ? `, files kept in ${work}` : ''}\n`);
   for (const r of rows) {
     process.stdout.write(
       `${r.file.padEnd(22)} ${String(r.mb).padStart(6)} MB  ${r.seconds.toFixed(3).padStart(7)} s  RSS ${r.rssBeforeMB} -> ${r.rssPeakMB} MB (+${r.rssGrowthMB})  ${r.refusal}\n`,
     );
   }
-  process.stdout.write(`slowest refusal ${worst.seconds} s (target <= 2 s), largest RSS growth ${worst.growthMB} MB (target: flat, a few MB)\n`);
 }
+finish(watch.stop(), { rows, worst }, {
+  'every hostile file refused within 2 s': { met: worst.seconds <= 2, value: `slowest ${worst.seconds} s` },
+  'memory flat (RSS growth <= 16 MB)': { met: worst.growthMB <= 16, value: `largest +${worst.growthMB} MB` },
+}, { jsonOnly: json });

@@ -6,7 +6,10 @@ import { Redis } from 'ioredis';
 // orchestrator does not restart Herald for a database outage it cannot fix).
 // GET /readyz: Postgres answers and, when REDIS_URL is set, Redis answers;
 // 503 with each failing part named otherwise, so a load balancer stops
-// sending work here.
+// sending work here. The body names the failing dependency and nothing else:
+// a connection error carries host names, ports and user names, so it goes
+// to the log (once when a dependency starts failing, once when it is back),
+// never to whoever can reach /readyz (docs/decisions/0014).
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -25,6 +28,7 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
 
 export function installHealth(app: FastifyInstance, opts: HealthOptions): void {
   let redis: Redis | undefined;
+  const failing = new Set<string>();
   const redisClient = (url: string): Redis => {
     if (!redis) {
       redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: CHECK_TIMEOUT_MS });
@@ -40,13 +44,16 @@ export function installHealth(app: FastifyInstance, opts: HealthOptions): void {
   app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
-    const checks: Record<string, { ok: boolean; error?: string }> = {};
+    const checks: Record<string, { ok: boolean }> = {};
     const run = async (name: string, fn: () => Promise<unknown>) => {
       try {
         await withTimeout(fn(), name);
         checks[name] = { ok: true };
+        if (failing.delete(name)) app.log.info({ dependency: name }, `readiness: ${name} answers again`);
       } catch (err) {
-        checks[name] = { ok: false, error: (err as Error).message };
+        checks[name] = { ok: false };
+        if (!failing.has(name)) app.log.warn({ dependency: name, err }, `readiness: ${name} does not answer`);
+        failing.add(name);
       }
     };
     await Promise.all([
@@ -55,6 +62,7 @@ export function installHealth(app: FastifyInstance, opts: HealthOptions): void {
     ]);
     const ok = Object.values(checks).every((c) => c.ok);
     reply.code(ok ? 200 : 503);
-    return { status: ok ? 'ready' : 'unavailable', checks };
+    const names = Object.keys(checks).filter((n) => !checks[n]!.ok);
+    return ok ? { status: 'ready', checks } : { status: 'unavailable', failing: names, checks };
   });
 }

@@ -1,14 +1,20 @@
+import crypto from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HttpError } from './errors.js';
 import { countJobsByKindAndStatus, jobAttemptsAfter, lastJobAttemptId, oldestDueAgeByKind } from '../jobs/store/views.js';
 
 // GET /metrics (Prometheus text format). Job and envelope figures come from
-// Postgres at scrape time, so one `herald serve` reports the work of every
-// worker process. Attempts, run durations and envelope sizes are fed from
-// job_attempts / envelopes rows newer than the last scrape (an id cursor per
-// server), so their counters only grow, as Prometheus expects; a fresh
-// server starts from the rows of the last hour, not all history.
+// Postgres, so one `herald serve` reports the work of every worker process;
+// they are read at most once per METRICS_CACHE_MS, by one refresh that every
+// scrape arriving meanwhile waits for, so the database work does not grow
+// with the scrape rate (docs/decisions/0014). With METRICS_TOKEN set, a
+// scrape must send Authorization: Bearer <token>. Attempts, run durations
+// and envelope sizes are fed from job_attempts / envelopes rows newer than
+// the last refresh (an id cursor per server), so their counters only grow,
+// as Prometheus expects; a fresh server starts from the rows of the last
+// hour, not all history.
 // HTTP latencies are measured in this process by an onResponse hook.
 
 const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600];
@@ -22,6 +28,18 @@ export interface MetricsOptions {
   db: Knex;
   /** Default true; tests turn the process metrics off to keep output small. */
   processMetrics?: boolean;
+  /** METRICS_TOKEN: unset, /metrics is public. */
+  token?: string | undefined;
+  /** METRICS_CACHE_MS: the database figures are at most this old. */
+  cacheMs: number;
+  now?: () => number;
+}
+
+/** Bearer token check in constant time (digests: equal length whatever was sent). */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  const digest = (s: string) => crypto.createHash('sha256').update(s).digest();
+  return crypto.timingSafeEqual(digest(m?.[1] ?? ''), digest(token)) && !!m;
 }
 
 export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Registry {
@@ -57,16 +75,19 @@ export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Regi
   });
   let attemptCursor: number | null = null;
   let envelopeCursor: number | null = null;
+  const now = opts.now ?? Date.now;
+  let snapshot: { at: number; jobs: Awaited<ReturnType<typeof countJobsByKindAndStatus>>; oldest: Awaited<ReturnType<typeof oldestDueAgeByKind>> } = { at: 0, jobs: [], oldest: [] };
+  let lastTry = 0;
+  let inflight: Promise<{ failed: unknown } | null> | null = null;
 
   new Gauge({
     name: 'herald_jobs',
     help: 'Jobs by kind and status (completed: all time)',
     labelNames: ['kind', 'status'],
     registers: [registry],
-    async collect() {
-      const rows = await countJobsByKindAndStatus(db);
+    collect() {
       this.reset();
-      for (const r of rows) this.set({ kind: r.kind, status: r.status }, Number(r.n));
+      for (const r of snapshot.jobs) this.set({ kind: r.kind, status: r.status }, Number(r.n));
     },
   });
   new Gauge({
@@ -74,11 +95,23 @@ export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Regi
     help: 'How long the oldest due pending job of each kind has been due',
     labelNames: ['kind'],
     registers: [registry],
-    async collect() {
-      const rows = await oldestDueAgeByKind(db);
+    collect() {
       this.reset();
-      for (const r of rows) this.set({ kind: r.kind }, r.age);
+      for (const r of snapshot.oldest) this.set({ kind: r.kind }, r.age);
     },
+  });
+  new Gauge({
+    name: 'herald_metrics_age_seconds',
+    help: 'How old the database figures of this scrape are (they are refreshed at most every METRICS_CACHE_MS)',
+    registers: [registry],
+    collect() {
+      this.set(snapshot.at ? (now() - snapshot.at) / 1000 : 0);
+    },
+  });
+  const refreshFailures = new Counter({
+    name: 'herald_metrics_refresh_failures_total',
+    help: 'Database refreshes of the metrics that failed (the previous figures were served)',
+    registers: [registry],
   });
   // Feeds the counters and histograms before any metric is serialised.
   const feed = async () => {
@@ -99,13 +132,44 @@ export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Regi
     if (envelopeCursor === null) envelopeCursor = Number((await db.raw(`SELECT coalesce(max(id), 0)::bigint AS m FROM envelopes`)).rows[0].m);
   };
 
+  // Everything read from the database, in one go; the gauges and counters then serialise what it left.
+  const refresh = async () => {
+    await feed();
+    const [jobs, oldest] = await Promise.all([countJobsByKindAndStatus(db), oldestDueAgeByKind(db)]);
+    snapshot = { at: now(), jobs, oldest };
+  };
+  /** Refreshes when the figures are older than cacheMs; one refresh at a time, shared by every scrape waiting on it. */
+  const fresh = async (): Promise<void> => {
+    if (!inflight && now() - lastTry >= opts.cacheMs) {
+      lastTry = now();
+      inflight = refresh()
+        .then(
+          () => null,
+          (err: unknown) => {
+            refreshFailures.inc();
+            app.log.warn({ err }, 'metrics refresh from the database failed; serving the previous figures');
+            return { failed: err };
+          },
+        )
+        .finally(() => {
+          inflight = null;
+        });
+    }
+    const outcome = inflight ? await inflight : null;
+    // Older figures beat none; without any, the scrape fails (503) rather than report zeros.
+    if (outcome && !snapshot.at) throw new HttpError('UNAVAILABLE', 'the database did not answer; retry later', {}, { cause: outcome.failed });
+  };
+
   app.addHook('onResponse', async (req, reply) => {
     // The route pattern, not the URL: ids in paths would make a label per row.
     const route = req.routeOptions.url ?? 'unmatched';
     httpDuration.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
-  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
-    await feed();
+  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (req, reply) => {
+    if (opts.token && !bearerMatches(req.headers.authorization, opts.token)) {
+      throw new HttpError('UNAUTHORIZED', 'missing or wrong metrics token: send Authorization: Bearer <METRICS_TOKEN>', { field: 'authorization' });
+    }
+    await fresh();
     reply.type(registry.contentType);
     return registry.metrics();
   });

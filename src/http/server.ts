@@ -72,7 +72,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   installAuth(app, new ApiKeyVerifier(opts.db, { ttlMs: opts.apiKeyCacheMs ?? 30_000 }));
 
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-  installMetrics(app, { db: opts.db, processMetrics: opts.processMetrics });
+  installMetrics(app, { db: opts.db, processMetrics: opts.processMetrics, token: opts.config.METRICS_TOKEN, cacheMs: opts.config.METRICS_CACHE_MS });
   installHealth(app, { db: opts.db, redisUrl: opts.config.REDIS_URL });
   app.get('/health', { config: { public: true }, schema: { hide: true } }, async () => {
     await opts.db.raw('SELECT 1');

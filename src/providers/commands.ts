@@ -7,6 +7,7 @@ import { findInvoiceByRef, InvoiceLookupError } from '../invoices/lookup.js';
 import {
   getAttachment, reopenDocument, upsertSupplierProvider, type ProviderDocument, type ProviderKind,
 } from './store.js';
+import { registerWebhookCommands } from './webhook-commands.js';
 
 // `herald pac ...`: the operator's side of provider submission. Commands
 // only write rows (and enqueue jobs); a running `herald worker` does the rest.
@@ -50,6 +51,7 @@ function show(doc: ProviderDocument): string {
 }
 
 export function registerProviderCommands(program: Command): void {
+  registerWebhookCommands(program);
   const pac = program.command('pac').description('E-invoicing provider submissions: status, PDF re-fetch, re-polling, supplier settings');
 
   pac

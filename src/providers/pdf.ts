@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { DbOrTrx } from '../db/index.js';
-import { JobError, TransientError } from '../jobs/contract/errors.js';
+import { JobError } from '../jobs/contract/errors.js';
 import { classifyS3Error } from '../storage/s3.js';
-import { callProviderBytes } from './pdf-fetch.js';
+import { allowedPdfOrigins, fetchPdf, PdfRefused, redactUrl } from './pdf-fetch.js';
 import type { ProviderServices } from './services.js';
 import { getAttachment, insertAttachment, replaceAttachment, type AttachmentSource, type ProviderAttachment, type ProviderDocument } from './store.js';
 
@@ -13,11 +13,15 @@ import { getAttachment, insertAttachment, replaceAttachment, type AttachmentSour
 // object; ux_provider_attachments_invoice_kind keeps one row, and the loser
 // gets the winner's row back.
 
-// PDFs of invoices are tens of KB; a limit keeps a wrong URL from filling memory.
-const MAX_PDF_BYTES = 20 * 1024 * 1024;
-
 export function pdfKey(prefix: string, invoiceId: number): string {
   return `${prefix}${invoiceId}/invoice.pdf`;
+}
+
+/** Log fields for a PDF that was not filed: the refusal's reason when Herald refused it, and the URL without its query (signatures). */
+export function pdfFailureFields(err: unknown, url: string): { err: string; url: string; refused?: string } {
+  const fields: { err: string; url: string; refused?: string } = { err: (err as Error).message, url: redactUrl(url) };
+  if (err instanceof PdfRefused) fields.refused = err.reason;
+  return fields;
 }
 
 export interface AttachResult {
@@ -42,13 +46,12 @@ export async function attachPdf(
     const existing = await getAttachment(db, doc.invoice_id);
     if (existing) return { attachment: existing, created: false };
   }
-  const timeoutMs = services.config.PROVIDER_API_TIMEOUT_MS;
-  const bytes = await callProviderBytes(url, timeoutMs, MAX_PDF_BYTES, opts.signal);
-  if (bytes.subarray(0, 5).toString('latin1') !== '%PDF-') {
-    throw new TransientError(`the PDF URL of invoice ${doc.invoice_id} returned something that is not a PDF (${bytes.length} bytes)`, {
-      nextStep: 'herald pac attach-pdf INVOICE fetches a fresh URL and tries again',
-    });
-  }
+  const { config } = services;
+  const bytes = await fetchPdf(
+    url,
+    { origins: allowedPdfOrigins(config.PROVIDER_PAC_BASE_URL, config.PROVIDER_PDF_ORIGINS ?? []), maxBytes: config.PROVIDER_PDF_MAX_BYTES, timeoutMs: config.PROVIDER_API_TIMEOUT_MS },
+    opts.signal,
+  );
   const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
   const md5 = crypto.createHash('md5').update(bytes).digest('base64');
   const storage = services.storage();

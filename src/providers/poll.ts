@@ -4,7 +4,7 @@ import type { BatchItemResult } from '../jobs/contract/types.js';
 import { crashPoint } from '../lib/crash-point.js';
 import type { Logger } from '../log.js';
 import { classifyProviderError } from './classify.js';
-import { attachPdf } from './pdf.js';
+import { attachPdf, pdfFailureFields } from './pdf.js';
 import type { ProviderServices } from './services.js';
 import { getDocumentsForPoll, recordPolls, type PollDocument, type PollSeen } from './poll-store.js';
 import { markNeedsAttention, type LegalStatus, type ProviderDocument } from './store.js';
@@ -105,7 +105,7 @@ export async function pollMany(db: Knex, services: ProviderServices, payloads: r
           hasPdf = true;
         } catch (err) {
           // The next poll brings a fresh URL; the round goes on until the PDF is filed.
-          ctx.log.warn({ documentId: doc.id, invoiceId: doc.invoice_id, err: (err as Error).message }, 'PDF download failed; trying again at the next poll');
+          ctx.log.warn({ documentId: doc.id, invoiceId: doc.invoice_id, ...pdfFailureFields(err, pdfUrl) }, 'PDF download failed; trying again at the next poll');
         }
       }
       if (isDone(doc, hasPdf)) out[index] = 'finished';

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -7,13 +6,15 @@ import { described, errorResponses, invalidField } from '../http/openapi.js';
 import type { RoutesPlugin } from '../http/route-types.js';
 import { text } from '../lib/boundary.js';
 import type { Logger } from '../log.js';
-import { attachPdf } from './pdf.js';
+import { attachPdf, pdfFailureFields } from './pdf.js';
 import type { ProviderServices } from './services.js';
+import { webhookSecretAccepted } from './webhook-secrets.js';
 import { advanceLegalStatus, findDocumentByProviderId, LEGAL_STATUSES, type LegalStatus } from './store.js';
 
 // POST /webhooks/pac/{companyId}: the PAC tells us a document's legal status
-// moved. The shared secret (X-Webhook-Secret, PROVIDER_WEBHOOK_SECRET) is
-// compared in constant time; anything else is 401. The answer is 200 for
+// moved. The secret in X-Webhook-Secret is the company's own when it has one
+// (`herald webhooks set-secret`, webhook-secrets.ts), else the global
+// PROVIDER_WEBHOOK_SECRET; compared in constant time; anything else is 401. The answer is 200 for
 // every authenticated delivery we could read, including unknown documents
 // (logged: a 4xx would make the PAC retry something we will never know) and
 // duplicates or out-of-order ones (legal status only moves forward). A PDF
@@ -37,14 +38,6 @@ const webhookParams = z.object({ companyId: text({ min: 1, max: 200 }) });
 
 export type WebhookResult = 'unknown_document' | 'advanced' | 'unchanged';
 
-/** Compares via SHA-256 digests: equal length always, so neither content nor length leaks through timing. */
-export function secretMatches(given: string | undefined, expected: string | undefined): boolean {
-  if (!given || !expected) return false;
-  const a = crypto.createHash('sha256').update(given).digest();
-  const b = crypto.createHash('sha256').update(expected).digest();
-  return crypto.timingSafeEqual(a, b);
-}
-
 export async function handlePacWebhook(
   db: Knex,
   services: ProviderServices,
@@ -64,7 +57,7 @@ export async function handlePacWebhook(
     try {
       await attachPdf(db, services, moved ?? doc, d.pdfUrl, 'webhook');
     } catch (err) {
-      log.warn({ documentId: doc.id, invoiceId: doc.invoice_id, err: (err as Error).message }, 'PDF from a PAC webhook could not be filed; the poller will fetch it');
+      log.warn({ documentId: doc.id, invoiceId: doc.invoice_id, companyId, ...pdfFailureFields(err, d.pdfUrl) }, 'PDF from a PAC webhook could not be filed; the poller will fetch it');
     }
   }
   return moved ? 'advanced' : 'unchanged';
@@ -80,14 +73,17 @@ export const pacWebhookRoutes = (services: () => ProviderServices): RoutesPlugin
       // Before the body is even read: a caller without the secret learns nothing, not even the schema.
       onRequest: async (req) => {
         const given = req.headers[WEBHOOK_SECRET_HEADER];
-        if (!secretMatches(typeof given === 'string' ? given : undefined, deps.config.PROVIDER_WEBHOOK_SECRET)) {
+        // A company id the params schema will refuse (NUL, too long) is never looked up: only the global secret can pass, then the 400.
+        const params = webhookParams.safeParse(req.params);
+        const companyId = params.success ? params.data.companyId : null;
+        if (!(await webhookSecretAccepted(deps.db, companyId, typeof given === 'string' ? given : undefined, deps.config.PROVIDER_WEBHOOK_SECRET))) {
           throw new HttpError('UNAUTHORIZED', `missing or wrong ${WEBHOOK_SECRET_HEADER} header`, { field: WEBHOOK_SECRET_HEADER });
         }
       },
       schema: {
         tags: ['webhooks'],
         operationId: 'pacWebhook',
-        summary: `The PAC reports a document's legal status (shared secret in ${WEBHOOK_SECRET_HEADER})`,
+        summary: `The PAC reports a document's legal status (the company's secret, or the shared one, in ${WEBHOOK_SECRET_HEADER})`,
         security: [],
         params: webhookParams,
         body: webhookBody,

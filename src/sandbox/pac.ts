@@ -19,6 +19,14 @@ export const pacFaultSchema = z.intersection(
   z.object({ match: z.enum(['submit', 'lookup', 'status', 'pdf', 'any']).optional(), times: z.number().int().min(1).optional() }),
 );
 export type PacFault = Fault<PacFaultMatch>;
+/**
+ * What the PAC does wrong with PDFs (Herald's download checks): hands out
+ * `url` instead of its own PDF URL (in status answers and webhooks),
+ * redirects the download to `location`, or serves `body` (repeated `repeat`
+ * times, streamed in 64 KB writes) instead of the PDF.
+ */
+export type PdfFault = ({ type: 'url'; url: string } | { type: 'redirect'; location: string; status?: 301 | 302 | 303 | 307 | 308 } | { type: 'body'; body: string; repeat?: number }) & { times?: number };
+
 /** What happens to the next webhook deliveries: lost, sent twice, or held back and sent after the next one. */
 export type WebhookFault = { type: 'lose' | 'duplicate' | 'reorder'; times?: number };
 
@@ -73,6 +81,9 @@ export interface PacSandbox {
   statusOf(id: string): Legal | undefined;
   inject(fault: PacFault): void;
   injectWebhook(fault: WebhookFault): void;
+  injectPdf(fault: PdfFault): void;
+  /** Bytes of PDF bodies written by 'body' faults before the client hung up or the body ended (size-limit tests). */
+  pdfBytesWritten(): number;
   /** Sends a webhook now, with any status (out-of-order and duplicate tests). */
   sendWebhook(id: string, status: Legal): Promise<number>;
   webhooksSent(): { id: string; status: Legal; httpStatus: number | null }[];
@@ -96,6 +107,8 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
   const signKey = crypto.randomBytes(16);
   const faults = new FaultQueue<PacFaultMatch>((want = 'any', got) => want === 'any' || want === got);
   let webhookFaults: { fault: WebhookFault; left: number }[] = [];
+  let pdfFaults: { fault: PdfFault; left: number }[] = [];
+  let pdfWritten = 0;
   let records: PacRequestRecord[] = [];
   let docs = new Map<string, PacDocument>();
   let sent: { id: string; status: Legal; httpStatus: number | null }[] = [];
@@ -111,7 +124,17 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
     return age >= pacAfter ? 'PAC_AUTHORIZED' : 'REGISTERED';
   }
 
+  function takePdfFault(types: PdfFault['type'][]): PdfFault | undefined {
+    const i = pdfFaults.findIndex((q) => types.includes(q.fault.type));
+    if (i < 0) return undefined;
+    const q = pdfFaults[i]!;
+    if (--q.left <= 0) pdfFaults.splice(i, 1);
+    return q.fault;
+  }
+
   function pdfUrl(d: PacDocument): string {
+    const f = takePdfFault(['url']);
+    if (f?.type === 'url') return f.url;
     const expires = now() + ttl;
     const sig = crypto.createHmac('sha256', signKey).update(`${d.id}:${expires}`).digest('hex');
     return `${address}/__files/${d.id}.pdf?expires=${expires}&sig=${sig}`;
@@ -191,6 +214,35 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
     const want = crypto.createHmac('sha256', signKey).update(`${id}:${q.expires}`).digest('hex');
     if (q.sig !== want || !docs.has(id)) return answer(reply, rec, 404, 'not found');
     if (Number(q.expires) < now()) return answer(reply, rec, 403, 'URL expired');
+    const f = takePdfFault(['redirect', 'body']);
+    if (f?.type === 'redirect') return answer(reply.header('location', f.location), rec, f.status ?? 302, '');
+    if (f?.type === 'body') {
+      rec.status = 200;
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'application/pdf' });
+      const chunk = Buffer.from(f.body.repeat(Math.max(1, Math.ceil(65_536 / Math.max(1, f.body.length)))).slice(0, 65_536), 'latin1');
+      const total = Buffer.byteLength(f.body, 'latin1') * (f.repeat ?? 1);
+      // Written as the client reads (backpressure), so the count shows how much the client took before it cut the connection.
+      for (let sent = 0; sent < total && !res.destroyed; ) {
+        const part = chunk.subarray(0, Math.min(chunk.length, total - sent));
+        sent += part.length;
+        pdfWritten += part.length;
+        if (!res.write(part)) {
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              res.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            res.on('drain', done);
+            res.on('close', done);
+          });
+        }
+      }
+      if (!res.destroyed) res.end();
+      return reply;
+    }
     rec.status = 200;
     return reply.code(200).type('application/pdf').send(pdfBytes(id));
   });
@@ -284,6 +336,8 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
     },
     inject: (f) => faults.push(pacFaultSchema.parse(f) as PacFault),
     injectWebhook: (f) => void webhookFaults.push({ fault: f, left: f.times ?? 1 }),
+    injectPdf: (f) => void pdfFaults.push({ fault: f, left: f.times ?? 1 }),
+    pdfBytesWritten: () => pdfWritten,
     async sendWebhook(id, status) {
       const d = docs.get(id);
       if (!d) throw new Error(`no document ${id}`);
@@ -300,6 +354,8 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
     reset() {
       faults.clear();
       webhookFaults = [];
+      pdfFaults = [];
+      pdfWritten = 0;
       records = [];
       docs = new Map();
       sent = [];

@@ -24,6 +24,8 @@ export interface CliOptions {
   timeoutMs?: number;
   /** node's own options, before the CLI (e.g. ['--import', hooks]). */
   nodeArgs?: string[];
+  /** Another checkout's bin/herald.js to run instead of this one's (the fresh-clone test). */
+  bin?: string;
 }
 
 let entry: string[] | undefined;
@@ -45,7 +47,7 @@ function childEnv(extra: CliOptions['env'] = {}): NodeJS.ProcessEnv {
 
 /** Starts `herald ARGS` and hands back the child (servers, workers: the test stops it). */
 export function spawnHerald(args: readonly string[], opts: CliOptions & Pick<SpawnOptions, 'stdio'> = {}): ChildProcess {
-  return spawn(process.execPath, [...(opts.nodeArgs ?? []), ...heraldEntry(), ...args], { cwd: opts.cwd ?? ROOT, env: childEnv(opts.env), stdio: opts.stdio ?? 'pipe' });
+  return spawn(process.execPath, [...(opts.nodeArgs ?? []), ...(opts.bin ? [opts.bin] : heraldEntry()), ...args], { cwd: opts.cwd ?? ROOT, env: childEnv(opts.env), stdio: opts.stdio ?? 'pipe' });
 }
 
 /** Runs `herald ARGS` to its end. */
