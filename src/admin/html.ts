@@ -3,7 +3,7 @@
 // strings only from these helpers, so nothing reaches the page unescaped.
 
 import { escapeHtml } from '../lib/html.js';
-import { ADMIN_CSS_URL, ADMIN_JS_URL } from './assets.js';
+import { assetUrl } from './assets.js';
 
 export function esc(value: unknown): string {
   if (value === null || value === undefined) return '';
@@ -43,13 +43,12 @@ export function layout(title: string, body: string, opts: { csrf?: string; who?:
       `<span>${esc(opts.who)}</span>${actionButton('/admin/logout', 'Log out', opts.csrf ?? '')}`
     : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)} · Herald admin</title>
-<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="stylesheet" href="${ADMIN_CSS_URL}">
-<script src="${ADMIN_JS_URL}" defer></script></head>
+<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="stylesheet" href="${esc(assetUrl('admin.css'))}"></head>
 <body><header><strong>Herald admin</strong>${nav}</header><main>
 ${opts.flash ? `<div class="flash" role="status">${esc(opts.flash)}</div>` : ''}${opts.problem ? `<div class="problem" role="alert">${esc(opts.problem)}</div>` : ''}
 <h1>${esc(title)}</h1>
 ${body}
-</main></body></html>`;
+</main><script src="${esc(assetUrl('admin.js'))}"></script></body></html>`;
 }
 
 export function statusBadge(status: string): string {

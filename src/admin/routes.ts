@@ -8,9 +8,9 @@ import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
 import { DEFAULT_UNSTICK_AFTER_MS, queueStatus, retryTarget, unstick } from '../queue/operations.js';
 import { BIGINT_ID_MAX, DATE_LIMIT, addDays, digitsInt, idText, isoDate, safeRedirect, text } from '../lib/boundary.js';
 import { esc, layout } from './html.js';
+import { assetRoutes } from './assets.js';
 import { checkLogin, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
 import { listEnvelopeViews } from './store-views.js';
-import { installAdminAssets } from './assets.js';
 import { installInvoicePages } from './invoice-routes.js';
 import { HttpError } from '../http/errors.js';
 import { listJobKinds } from '../jobs/store/views.js';
@@ -85,7 +85,7 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
     cookieOpts: { signed: true, httpOnly: true, sameSite: 'strict', path: '/admin' },
   });
   app.decorateRequest('admin', null);
-  installAdminAssets(app);
+  assetRoutes(app);
 
   const html = (reply: FastifyReply, body: string, code = 200) => reply.code(code).type('text/html; charset=utf-8').send(body);
   // Runs on every /admin route but the login ones: no session, no page.
