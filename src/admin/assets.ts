@@ -38,8 +38,6 @@ th{background:#f1f3f5}
 form.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:end}
 form.filters label{display:flex;flex-direction:column;font-size:12px}
 .hook{color:#6c757d;font-style:italic}
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}
-dl.facts dt{font-weight:600} dl.facts dd{margin:0;word-break:break-word}
 `;
 
 // The page's only script: confirmation on dangerous buttons, and filter
