@@ -10,18 +10,29 @@ import type { FastifyInstance } from 'fastify';
 
 const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}
-header{background:#1d3557;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:center}
+header{background:#1d3557;color:#fff;padding:8px 16px;display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center}
 header a{color:#fff} header form{margin-left:auto}
 main{padding:16px}
+h1{font-size:22px;margin:8px 0}
+h2{font-size:18px;margin:16px 0 8px}
 table{border-collapse:collapse;width:100%;margin:8px 0}
-th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
+th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;white-space:nowrap}
 th{background:#f1f3f5}
+.scroll{overflow:auto;max-height:80vh;margin:8px 0;border:1px solid #ddd}
+.scroll table{width:max-content;min-width:100%;margin:0}
+.scroll thead th{position:sticky;top:0;z-index:1}
 .num{text-align:right} .inline{display:inline}
 .red{color:#fff;background:#c1121f;padding:0 4px;border-radius:3px}
 .st{padding:0 6px;border-radius:3px;font-size:12px;white-space:nowrap}
 .st-pending{background:#e9ecef} .st-processing{background:#cfe2ff} .st-failed{background:#fff3cd}
 .st-failed_permanent{background:#f8d7da;color:#842029;font-weight:600} .st-completed{background:#d1e7dd}
-.err{font-family:monospace;font-size:12px;max-width:40em;word-break:break-word}
+.st-submitted,.st-success,.st-DGI_AUTHORIZED,.st-PAC_AUTHORIZED{background:#d1e7dd}
+.st-running,.st-REGISTERED{background:#cfe2ff}
+.st-rejected,.st-fail,.st-PAC_REJECTED,.st-DGI_REJECTED{background:#f8d7da;color:#842029}
+.err{font-family:monospace;font-size:12px;white-space:normal;min-width:16em;max-width:40em;word-break:break-word}
+/* A long error shows 3 lines in the job table (the whole text: the job's page, /admin/jobs/ID). */
+.clamp{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;line-clamp:3;overflow:hidden}
+.one-job .clamp{display:block;-webkit-line-clamp:unset;line-clamp:unset}
 .flash{background:#d1e7dd;padding:6px 10px;margin-bottom:8px}
 .problem{background:#f8d7da;padding:6px 10px;margin-bottom:8px}
 form.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:end}

@@ -7,8 +7,18 @@ import { assetUrl } from './assets.js';
 
 export function esc(value: unknown): string {
   if (value === null || value === undefined) return '';
-  const s = value instanceof Date ? value.toISOString().replace('T', ' ').slice(0, 19) : String(value);
+  const s = value instanceof Date ? utc(value) : String(value);
   return escapeHtml(s);
+}
+
+/** A moment as the page shows it: UTC, to the second, zone written out (2026-12-03T07:03:55Z). */
+export function utc(d: Date): string {
+  return Number.isNaN(d.getTime()) ? 'invalid date' : d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A table in a box of its own that scrolls both ways, so a narrow screen scrolls the table, not the page. */
+export function scrollBox(table: string): string {
+  return `<div class="scroll">${table}</div>`;
 }
 
 /** A value placed in a query string inside an attribute. */
@@ -29,7 +39,7 @@ export function actionButton(action: string, label: string, csrf: string, opts: 
 
 export function layout(title: string, body: string, opts: { csrf?: string; who?: string; flash?: string; problem?: string } = {}): string {
   const nav = opts.who
-    ? `<a href="/admin">Jobs</a><a href="/admin/taric">TARIC</a><a href="/admin/invoices">Invoices</a>` +
+    ? `<a href="/admin">Jobs</a><a href="/admin/taric">TARIC</a><a href="/admin/invoices">Invoices</a><a href="/admin/reports">Reports</a>` +
       `<span>${esc(opts.who)}</span>${actionButton('/admin/logout', 'Log out', opts.csrf ?? '')}`
     : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)} · Herald admin</title>

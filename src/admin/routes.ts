@@ -3,7 +3,6 @@ import csrf from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { queueNotificationResend, ResendRefused } from '../exporter/notify.js';
-import { OperationRefused, refetchPdf, repollInvoice } from '../providers/operations.js';
 import { clearJob, retryJob, searchJobs } from '../jobs/store/admin.js';
 import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
 import { DEFAULT_UNSTICK_AFTER_MS, queueStatus, retryTarget, unstick } from '../queue/operations.js';
@@ -14,9 +13,11 @@ import { attemptLogin, type LoginOutcome } from './login.js';
 import { hashingGate } from './hashing-gate.js';
 import { COOKIE_BASE, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
 import { throttleSettings } from './throttle.js';
-import { listEnvelopeViews, listInvoiceRequestViews } from './store-views.js';
+import { listEnvelopeViews } from './store-views.js';
+import { installInvoicePages } from './invoice-routes.js';
+import { HttpError } from '../http/errors.js';
 import { listJobKinds } from '../jobs/store/views.js';
-import { renderInvoices, renderTaric } from './view-domain.js';
+import { renderTaric } from './view-domain.js';
 import { JOB_STATUSES, PAGE_SIZE, renderBulkActions, renderCounters, renderFilters, renderJobTable } from './view-jobs.js';
 
 // /admin: the operator's page (README.md in this folder). Routes are public
@@ -190,9 +191,14 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
     return reply.redirect(withFlash('/admin', `${rows.length} stuck job(s) are pending again`), 303);
   });
 
-  app.get('/admin/taric', { ...guarded, schema: { hide: true, querystring: z.object({ done: flash }) } }, async (req, reply) => {
+  // ?upload=N: that upload's envelope only (the job table links upload subjects here).
+  app.get('/admin/taric', { ...guarded, schema: { hide: true, querystring: z.object({ upload: idText().optional(), done: flash }) } }, async (req, reply) => {
+    const f = req.query as { upload?: number; done?: string };
     const c = chrome(req, reply);
-    return html(reply, layout('TARIC envelopes', renderTaric(await listEnvelopeViews(db), c.csrf), { ...c, flash: (req.query as { done?: string }).done }));
+    const rows = await listEnvelopeViews(db, { uploadId: f.upload });
+    if (f.upload !== undefined && rows.length === 0) throw new HttpError('NOT_FOUND', `upload: upload ${f.upload} not found`, { field: 'upload' });
+    const title = f.upload === undefined ? 'TARIC envelopes' : `Upload ${f.upload}`;
+    return html(reply, layout(title, renderTaric(rows, c.csrf), { ...c, flash: f.done }));
   });
 
   // The same as `herald notify retry --upload ID`.
@@ -209,33 +215,5 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
     return reply.redirect(withFlash('/admin/taric', message), 303);
   });
 
-  app.get(
-    '/admin/invoices',
-    { ...guarded, schema: { hide: true, querystring: z.object({ id: text({ max: 100 }).optional(), done: flash }) } },
-    async (req, reply) => {
-      const q = req.query as { id?: string; done?: string };
-      const c = chrome(req, reply);
-      const rows = await listInvoiceRequestViews(db, { id: q.id });
-      return html(reply, layout('Invoices', renderInvoices(rows, c.csrf, { attachPdf: true, repoll: true }), { ...c, flash: q.done }));
-    },
-  );
-
-  // The same as `herald pac attach-pdf INVOICE` and `herald pac repoll INVOICE`.
-  const invoiceActions = {
-    'attach-pdf': async (id: number) => `invoice ${id}: PDF stored at ${(await refetchPdf(db, config, id)).attachment.key}`,
-    repoll: async (id: number) => `invoice ${id}: polling restarted (round ${(await repollInvoice(db, config, id)).poll_generation})`,
-  };
-  for (const [action, run] of Object.entries(invoiceActions)) {
-    app.post(`/admin/invoices/:id/${action}`, { ...guardedPost, schema: { hide: true, params: intIdParams, body: backBody } }, async (req, reply) => {
-      const { id } = req.params as { id: number };
-      let message: string;
-      try {
-        message = await run(id);
-      } catch (err) {
-        if (!(err instanceof OperationRefused)) throw err;
-        message = err.message;
-      }
-      return reply.redirect(withFlash('/admin/invoices', message), 303);
-    });
-  }
+  installInvoicePages(app, deps, { guarded, guardedPost, chrome, html, safeBack, withFlash });
 };

@@ -14,6 +14,7 @@ import type { RouteDeps, RoutesPlugin } from './route-types.js';
 import { installMetrics } from './metrics.js';
 import { installHealth } from './health.js';
 import { SECURITY_HEADERS } from './security-headers.js';
+import { OPENAPI_OPTIONS } from './openapi.js';
 
 // The fastify server. It mounts the route plugins its caller gives it (the
 // composition root lists every capability's); each gets RouteDeps as its
@@ -70,14 +71,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.setSerializerCompiler(serializerCompiler);
   await app.register(formbody);
   await app.register(helmet, SECURITY_HEADERS);
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'Herald API', version: '1', description: 'Invoices, invoice requests and parties. Authenticate with Authorization: Bearer <API key>.' },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
-      security: [{ apiKey: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(swagger, { ...OPENAPI_OPTIONS, transform: jsonSchemaTransform });
 
   installErrorHandlers(app);
   installAuth(app, new ApiKeyVerifier(opts.db, { ttlMs: opts.apiKeyCacheMs ?? 30_000 }));

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { HttpError, errorBody } from '../http/errors.js';
+import { HttpError } from '../http/errors.js';
+import { apiErrors, described, invalidField, locationHeader } from '../http/openapi.js';
 import type { RouteDeps } from '../http/route-types.js';
+import { REQUEST_ID_EXAMPLE, invoiceExample, requestQueuedExample, requestStatusExample } from './examples.js';
 import { loadInvoiceResponse, toRequestStatus } from './present.js';
 import { getInvoiceRequestView } from './request-store.js';
 import { IdempotencyKeyReused, submitInvoiceRequest } from './requests.js';
@@ -10,11 +12,15 @@ import { invoiceHttpError } from './http-errors.js';
 import { generateInvoiceRequest, invoiceRequestQueued, invoiceRequestStatus, invoiceResponse } from './schemas.js';
 
 // POST /api/v1/invoice-requests queues; GET reads the status and, once
-// COMPLETED, the invoice. Idempotency-Key: the first call answers 201, a
+// COMPLETED, the invoice. Both POST answers carry Location: the request's URL.
+// Idempotency-Key: the first call answers 201, a
 // repeat with the same body answers 200 with the same response body (same
 // requestId) and Idempotent-Replayed: true; a repeat with another body 422.
 
 const requestIdParams = z.object({ id: z.uuid({ message: 'must be a request id (UUID)' }) });
+const requestLocation = locationHeader('the invoice request (GET it for its status)');
+const badRequestId = invalidField('id', 'must be a request id (UUID)');
+const notFound = ['NOT_FOUND', `invoice request ${REQUEST_ID_EXAMPLE} not found`, { field: 'id' }] as const;
 
 export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<void> {
   const app = base.withTypeProvider<ZodTypeProvider>();
@@ -24,6 +30,7 @@ export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteD
     {
       schema: {
         tags: ['invoice requests'],
+        operationId: 'createInvoiceRequest',
         summary: 'Queue an invoice for generation',
         headers: z.object({
           'idempotency-key': z
@@ -32,7 +39,18 @@ export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteD
             .optional(),
         }),
         body: generateInvoiceRequest,
-        response: { 200: invoiceRequestQueued, 201: invoiceRequestQueued, 400: errorBody, 422: errorBody },
+        response: {
+          200: described(invoiceRequestQueued, 'a repeat of an earlier call with the same Idempotency-Key and body: its answer again (Idempotent-Replayed: true)', requestQueuedExample, {
+            ...requestLocation,
+            'Idempotent-Replayed': { type: 'string', description: '"true": nothing new was queued' },
+          }),
+          201: described(invoiceRequestQueued, 'the request, queued', requestQueuedExample, requestLocation),
+          ...apiErrors(
+            invalidField('idempotency-key', 'must be 1 to 200 visible ASCII characters'),
+            ['UNKNOWN_PARTY', 'clientId 9: no such party', { field: 'clientId' }],
+            ['IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "order-1842" was already used for request ${REQUEST_ID_EXAMPLE} with a different body`, { field: 'idempotency-key', requestId: REQUEST_ID_EXAMPLE }],
+          ),
+        },
       },
     },
     async (req, reply) => {
@@ -51,7 +69,7 @@ export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteD
       }
       // A replay answers exactly what the first call answered (it reports
       // what the POST did: queue the request); GET shows where it is now.
-      reply.code(submitted.created ? 201 : 200);
+      reply.code(submitted.created ? 201 : 200).header('location', `/api/v1/invoice-requests/${submitted.request.id}`);
       if (!submitted.created) reply.header('idempotent-replayed', 'true');
       return { requestId: submitted.request.id, status: 'PENDING' as const, message: 'invoice generation request queued' };
     },
@@ -62,9 +80,13 @@ export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteD
     {
       schema: {
         tags: ['invoice requests'],
+        operationId: 'getInvoiceRequest',
         summary: 'Status of an invoice request',
         params: requestIdParams,
-        response: { 200: invoiceRequestStatus, 400: errorBody, 404: errorBody },
+        response: {
+          200: described(invoiceRequestStatus, 'where the request is (PENDING, PROCESSING, COMPLETED with its invoice, FAILED with the reason)', requestStatusExample),
+          ...apiErrors(badRequestId, notFound),
+        },
       },
     },
     async (req) => {
@@ -79,9 +101,17 @@ export async function invoiceRequestRoutes(base: FastifyInstance, { db }: RouteD
     {
       schema: {
         tags: ['invoice requests'],
+        operationId: 'getInvoiceRequestInvoice',
         summary: "The request's invoice, once COMPLETED (409 with its status before)",
         params: requestIdParams,
-        response: { 200: invoiceResponse, 400: errorBody, 404: errorBody, 409: errorBody },
+        response: {
+          200: described(invoiceResponse, "the request's invoice", { ...invoiceExample, requestId: REQUEST_ID_EXAMPLE }),
+          ...apiErrors(badRequestId, notFound, [
+            'INVOICE_NOT_READY',
+            `invoice request ${REQUEST_ID_EXAMPLE} is PROCESSING`,
+            { status: 'PROCESSING', errorMessage: null },
+          ]),
+        },
       },
     },
     async (req) => {

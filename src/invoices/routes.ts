@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { HttpError, errorBody } from '../http/errors.js';
+import { HttpError } from '../http/errors.js';
+import { apiErrors, described, invalidField, locationHeader } from '../http/openapi.js';
 import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
 import { digitsInt, idText, text } from '../lib/boundary.js';
+import { invoiceExample, partyExample } from './examples.js';
 import { invoiceHttpError } from './http-errors.js';
 import { invoiceFormRoutes } from './form-routes.js';
 import { generateInvoice } from './generate.js';
@@ -27,7 +29,18 @@ async function partyRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<vo
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.post(
     '/api/v1/parties',
-    { schema: { tags: ['parties'], summary: 'Create a supplier or client', body: createPartyRequest, response: { 201: partyResponse, 400: errorBody } } },
+    {
+      schema: {
+        tags: ['parties'],
+        operationId: 'createParty',
+        summary: 'Create a supplier or client',
+        body: createPartyRequest,
+        response: {
+          201: described(partyResponse, 'the party, created', partyExample, locationHeader('the party')),
+          ...apiErrors(invalidField('role', 'must be "supplier" or "client"')),
+        },
+      },
+    },
     async (req, reply) => {
       const b = req.body;
       const party: NewParty = {
@@ -43,8 +56,9 @@ async function partyRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<vo
         ...(b.invoiceDigits && { invoice_digits: b.invoiceDigits }),
         ...(b.invoiceStartNumber && { invoice_start_number: b.invoiceStartNumber }),
       };
-      reply.code(201);
-      return toPartyResponse(await insertParty(db, party));
+      const created = await insertParty(db, party);
+      reply.code(201).header('location', `/api/v1/parties/${created.id}`);
+      return toPartyResponse(created);
     },
   );
 
@@ -53,13 +67,21 @@ async function partyRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<vo
     {
       schema: {
         tags: ['parties'],
+        operationId: 'listParties',
         summary: 'List parties by id, a page at a time',
         querystring: z.strictObject({
           role: z.enum(['supplier', 'client']).optional(),
           afterId: digitsInt({ min: 0, max: 2_147_483_647, message: 'must be a party id (0 to 2147483647)' }).optional(),
           limit: digitsInt({ min: 1, max: 500 }).default(100),
         }),
-        response: { 200: z.object({ items: z.array(partyResponse), nextAfterId: z.int().nullable() }), 400: errorBody },
+        response: {
+          200: described(
+            z.object({ items: z.array(partyResponse), nextAfterId: z.int().nullable() }),
+            'a page of parties in id order; nextAfterId is the afterId of the next page (null on the last)',
+            { items: [partyExample], nextAfterId: null },
+          ),
+          ...apiErrors(invalidField('limit', 'must be a whole number from 1 to 500')),
+        },
       },
     },
     async (req) => {
@@ -73,8 +95,13 @@ async function partyRoutes(base: FastifyInstance, { db }: RouteDeps): Promise<vo
     {
       schema: {
         tags: ['parties'],
+        operationId: 'getParty',
+        summary: 'Get a party by id',
         params: partyIdParams,
-        response: { 200: partyResponse, 400: errorBody, 404: errorBody },
+        response: {
+          200: described(partyResponse, 'the party', partyExample),
+          ...apiErrors(invalidField('id', 'must be a positive id (a whole number from 1 to 2147483647)'), ['NOT_FOUND', 'party 7 not found', { field: 'id' }]),
+        },
       },
     },
     async (req) => {
@@ -92,9 +119,18 @@ async function syncInvoiceRoutes(base: FastifyInstance, { db, now }: RouteDeps):
     {
       schema: {
         tags: ['invoices'],
+        operationId: 'generateInvoice',
         summary: 'Generate an invoice now (numbered under the supplier lock)',
         body: generateInvoiceRequest,
-        response: { 201: invoiceResponse, 400: errorBody, 409: errorBody, 422: errorBody },
+        response: {
+          201: described(invoiceResponse, 'the invoice, numbered and stored', invoiceExample, locationHeader('the invoice (by number and supplier)')),
+          ...apiErrors(
+            invalidField('items[0].quantity', 'must be a decimal string like "2.5" (ASCII digits, at most 9 before the point and 4 after)'),
+            ['NUMBERING_EXHAUSTED', 'numbering exhausted for supplier 7: invoice numbers stop at 9007199254740991 (the next would be 9007199254740992); invoice under a new supplier', { field: 'supplierId', supplierId: 7 }],
+            ['UNKNOWN_PARTY', 'clientId 9: no such party', { field: 'clientId' }],
+            ['WRONG_PARTY_ROLE', 'supplierId 9: party is a client, not a supplier', { field: 'supplierId' }],
+          ),
+        },
       },
     },
     async (req, reply) => {
@@ -104,8 +140,9 @@ async function syncInvoiceRoutes(base: FastifyInstance, { db, now }: RouteDeps):
       } catch (err) {
         throw invoiceHttpError(err);
       }
-      reply.code(201);
-      return (await loadInvoiceResponse(db, generated.id))!;
+      const invoice = (await loadInvoiceResponse(db, generated.id))!;
+      reply.code(201).header('location', invoiceLocation(invoice.invoiceNumber, invoice.supplierId));
+      return invoice;
     },
   );
 
@@ -114,10 +151,18 @@ async function syncInvoiceRoutes(base: FastifyInstance, { db, now }: RouteDeps):
     {
       schema: {
         tags: ['invoices'],
+        operationId: 'getInvoiceByNumber',
         summary: 'Get an invoice by number (supplierId when several suppliers use the number)',
         params: z.object({ invoiceNumber: text({ min: 1, max: 64 }) }),
         querystring: z.strictObject({ supplierId: idText().optional() }),
-        response: { 200: invoiceResponse, 400: errorBody, 404: errorBody, 409: errorBody },
+        response: {
+          200: described(invoiceResponse, 'the invoice', invoiceExample),
+          ...apiErrors(
+            invalidField('supplierId', 'must be a positive id (a whole number from 1 to 2147483647)'),
+            ['NOT_FOUND', 'invoice ACME-000042 not found', { field: 'invoiceNumber' }],
+            ['AMBIGUOUS_INVOICE_NUMBER', 'several suppliers have this invoice number: add ?supplierId=', { field: 'supplierId', supplierIds: [7, 8] }],
+          ),
+        },
       },
     },
     async (req) => {
@@ -132,4 +177,9 @@ async function syncInvoiceRoutes(base: FastifyInstance, { db, now }: RouteDeps):
       return (await loadInvoiceResponse(db, found[0]!.id))!;
     },
   );
+}
+
+/** Where GET finds an invoice: numbers are unique per supplier, so the supplier goes with it. */
+export function invoiceLocation(invoiceNumber: string, supplierId: number): string {
+  return `/api/v1/invoices/${encodeURIComponent(invoiceNumber)}?supplierId=${supplierId}`;
 }

@@ -1,9 +1,10 @@
+import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { JobError } from '../jobs/contract/errors.js';
 import { attachPdf, type AttachResult } from './pdf.js';
 import { createProviderServices } from './services.js';
-import { getDocumentByInvoice, restartPolling, type ProviderDocument } from './store.js';
+import { getAttachment, getDocumentByInvoice, restartPolling, type ProviderDocument } from './store.js';
 import { schedulePolling } from './submit.js';
 
 // The operator's actions on one invoice's provider document, shared by
@@ -44,4 +45,24 @@ export async function repollInvoice(db: Knex, config: Config, invoiceId: number)
     await schedulePolling(trx, createProviderServices(config), moved, new Date(Date.now() - config.PROVIDER_POLL_INTERVAL_MS));
     return moved;
   });
+}
+
+/** The PDF filed for an invoice, streamed from S3 (the admin page's PDF link); null when none is filed. */
+export async function openInvoicePdf(db: Knex, config: Config, invoiceId: number): Promise<{ stream: Readable; sizeBytes: number } | null> {
+  const attachment = await getAttachment(db, invoiceId);
+  if (!attachment) return null;
+  const services = createProviderServices(config);
+  try {
+    const storage = services.storage();
+    if (storage.bucket !== attachment.bucket) {
+      throw new OperationRefused(`the PDF of invoice ${invoiceId} is in bucket ${attachment.bucket}; this server's S3 settings name ${storage.bucket}`);
+    }
+    const stream = await storage.getObjectStream(attachment.key);
+    stream.once('close', () => services.close());
+    return { stream, sizeBytes: attachment.size_bytes };
+  } catch (err) {
+    services.close();
+    if (err instanceof JobError) throw new OperationRefused(`the PDF of invoice ${invoiceId} cannot be read from S3: ${err.message}`, { cause: err });
+    throw err;
+  }
 }

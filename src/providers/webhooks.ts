@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { HttpError, errorBody } from '../http/errors.js';
+import { HttpError } from '../http/errors.js';
+import { described, errorResponses, invalidField } from '../http/openapi.js';
 import type { RoutesPlugin } from '../http/route-types.js';
 import { text } from '../lib/boundary.js';
 import type { Logger } from '../log.js';
@@ -81,11 +82,15 @@ export const pacWebhookRoutes = (services: () => ProviderServices): RoutesPlugin
       },
       schema: {
         tags: ['webhooks'],
+        operationId: 'pacWebhook',
         summary: `The PAC reports a document's legal status (the company's secret, or the shared one, in ${WEBHOOK_SECRET_HEADER})`,
         security: [],
         params: webhookParams,
         body: webhookBody,
-        response: { 200: z.object({ result: z.enum(['unknown_document', 'advanced', 'unchanged']) }), 400: errorBody, 401: errorBody },
+        response: {
+          200: described(z.object({ result: z.enum(['unknown_document', 'advanced', 'unchanged']) }), 'what the call changed', { result: 'advanced' }),
+          ...errorResponses(invalidField('document.legalStatus', `must be one of ${LEGAL_STATUSES.join(', ')}`), ['UNAUTHORIZED', `missing or wrong ${WEBHOOK_SECRET_HEADER} header`, { field: WEBHOOK_SECRET_HEADER }]),
+        },
       },
     },
     async (req) => {

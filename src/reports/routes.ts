@@ -2,11 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HttpError } from '../http/errors.js';
+import { apiErrors, described, invalidField, locationHeader } from '../http/openapi.js';
 import type { RouteDeps, RoutesPlugin } from '../http/route-types.js';
 import { JobError } from '../jobs/contract/errors.js';
 import { createReport } from './create.js';
 import { openReportDownload, ReportFileMissingError } from './download.js';
 import { ReportInputError, ReportNotReadyError } from './errors.js';
+import { REPORT_CSV_EXAMPLE, REPORT_ID_EXAMPLE, reportExample } from './examples.js';
 import { reportResponse, toReportResponse } from './present.js';
 import { REPORT_TYPE_NAMES } from './report-types.js';
 import type { ReportServices } from './services.js';
@@ -17,8 +19,10 @@ import { getReport } from './store.js';
 // GET reads it; GET .../download streams the file of a SUCCESS report (409
 // with its status otherwise). The creator is the API key.
 
-const errorBody = z.object({ statusCode: z.int(), code: z.string(), message: z.string() }).loose();
 const idParams = z.object({ id: z.uuid({ message: 'must be a report id (UUID)' }) });
+const badId = invalidField('id', 'must be a report id (UUID)');
+const notFound = ['NOT_FOUND', `report ${REPORT_ID_EXAMPLE} not found`, { field: 'id' }] as const;
+const reportLocation = locationHeader('the report (GET it until SUCCESS or FAIL)');
 
 const createReportRequest = z.strictObject({
   type: z.enum(REPORT_TYPE_NAMES as [string, ...string[]], { error: `must be one of ${REPORT_TYPE_NAMES.join(', ')}` }),
@@ -38,9 +42,16 @@ export const reportRoutes = (reportServices: () => ReportServices): RoutesPlugin
     {
       schema: {
         tags: ['reports'],
+        operationId: 'createReport',
         summary: 'Ask for a report; generation runs in the background under a timeout',
         body: createReportRequest,
-        response: { 202: reportResponse, 400: errorBody },
+        response: {
+          202: described(reportResponse, 'the report, RUNNING; or, with Report-Reused: true, an identical report already running or recently made', reportExample('RUNNING'), {
+            ...reportLocation,
+            'Report-Reused': { type: 'string', description: '"true": an existing report answers this request' },
+          }),
+          ...apiErrors(invalidField('params.from', 'must be a date YYYY-MM-DD from 1900-01-01 to 9999-12-30')),
+        },
       },
     },
     async (req, reply) => {
@@ -51,7 +62,7 @@ export const reportRoutes = (reportServices: () => ReportServices): RoutesPlugin
         if (err instanceof ReportInputError) throw new HttpError('VALIDATION_FAILED', err.message, { field: err.field }, { cause: err });
         throw err;
       }
-      reply.code(202);
+      reply.code(202).header('location', `/api/v1/reports/${result.report.id}`);
       if (!result.created) reply.header('report-reused', 'true');
       return toReportResponse(result.report);
     },
@@ -59,7 +70,15 @@ export const reportRoutes = (reportServices: () => ReportServices): RoutesPlugin
 
   app.get(
     '/api/v1/reports/:id',
-    { schema: { tags: ['reports'], summary: 'A report and how it ended (RUNNING, SUCCESS, FAIL)', params: idParams, response: { 200: reportResponse, 404: errorBody } } },
+    {
+      schema: {
+        tags: ['reports'],
+        operationId: 'getReport',
+        summary: 'A report and how it ended (RUNNING, SUCCESS, FAIL)',
+        params: idParams,
+        response: { 200: described(reportResponse, 'the report', reportExample('SUCCESS')), ...apiErrors(badId, notFound) },
+      },
+    },
     async (req) => {
       const report = await getReport(db, req.params.id);
       if (!report) throw new HttpError('NOT_FOUND', `report ${req.params.id} not found`, { field: 'id' });
@@ -72,10 +91,21 @@ export const reportRoutes = (reportServices: () => ReportServices): RoutesPlugin
     {
       schema: {
         tags: ['reports'],
+        operationId: 'downloadReport',
         summary: "The report's CSV file, once SUCCESS (409 with its status before or after a FAIL)",
         params: idParams,
-        produces: ['text/csv'],
-        response: { 404: errorBody, 409: errorBody, 503: errorBody },
+        response: {
+          200: {
+            description: 'the CSV file (Content-Disposition names it)',
+            content: { 'text/csv': { schema: z.string().meta({ example: REPORT_CSV_EXAMPLE }) } },
+          },
+          ...apiErrors(
+            badId,
+            notFound,
+            ['REPORT_NOT_READY', `report ${REPORT_ID_EXAMPLE} is RUNNING: only a SUCCESS report has a file`, { status: 'RUNNING', errorMessage: null }],
+            ['UNAVAILABLE', 'report storage is unavailable; retry later'],
+          ),
+        },
       },
     },
     async (req, reply) => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import fc from 'fast-check';
+import { listJobs } from '../../src/jobs/store/admin.js';
 import { adminSession, type AdminSession } from '../helpers/admin.js';
 import { useTestDb } from '../helpers/db.js';
 import { invoiceBody, seedClient, seedSupplier } from '../invoices/support.js';
@@ -51,9 +52,12 @@ describe('http: generative hostile input (OpenAPI + admin routes)', function () 
     const made = await app.inject({ method: 'POST', url: '/api/v1/invoices/generate', headers: auth, payload: invoiceBody(supplier.id, client.id) });
     const queued = await app.inject({ method: 'POST', url: '/api/v1/invoice-requests', headers: auth, payload: invoiceBody(supplier.id, client.id) });
     const report = await app.inject({ method: 'POST', url: '/api/v1/reports', headers: auth, payload: { type: 'uploads', params: { from: '2026-01-01', to: '2026-01-31' } } });
-    const seeded = { invoiceNumber: made.json().invoiceNumber as string, requestId: queued.json().requestId as string, reportId: report.json().id as string };
+    const seeded = {
+      invoiceNumber: made.json().invoiceNumber as string, invoiceId: String(made.json().id), requestId: queued.json().requestId as string,
+      reportId: report.json().id as string, jobId: String((await listJobs(db, { kind: 'invoice-request' }))[0]!.id),
+    };
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
-    ops = [...apiOps(doc, supplier.id, client.id, seeded), ...adminOps(admin, leaving, supplier.id, client.id)];
+    ops = [...apiOps(doc, supplier.id, client.id, seeded), ...adminOps(admin, leaving, supplier.id, client.id, seeded)];
   });
   after(async () => {
     await app?.close();
@@ -221,7 +225,7 @@ function apiOps(
 }
 
 /** The hidden HTML routes: /admin (session cookie + CSRF token) and the invoice form. */
-function adminOps(s: AdminSession, leaving: AdminSession, supplierId: number, clientId: number): Op[] {
+function adminOps(s: AdminSession, leaving: AdminSession, supplierId: number, clientId: number, seeded: { invoiceId: string; requestId: string; reportId: string; jobId: string }): Op[] {
   const post = (url: string, form: Record<string, string>, more: Partial<Op> = {}): Op => ({
     id: `POST ${url}`, method: 'POST', url, auth: { cookie: s.cookie }, params: {}, query: {}, headers: {}, form: true, body: { _csrf: s.csrf, ...form }, baseline: [303],
     targets: [{ loc: 'body', path: [], name: 'body', object: true }, ...flatTargets('body', ['_csrf', ...Object.keys(form)])], ...more,
@@ -252,5 +256,14 @@ function adminOps(s: AdminSession, leaving: AdminSession, supplierId: number, cl
       related: Object.fromEntries(ITEM_FIELDS.map((f) => [f, ITEM_FIELDS])),
       targets: [{ loc: 'body', path: [], name: 'body', object: true }, ...flatTargets('body', formFields), { loc: 'headers', path: ['authorization'], name: 'authorization' }],
     },
+    // Decision 0016's pages: subject filters and the pages job subjects link to.
+    { ...get('/admin/taric', ['upload', 'done']), id: 'GET /admin/taric?upload=' },
+    { ...get('/admin/invoices', ['request', 'done']), id: 'GET /admin/invoices?request=', query: { request: seeded.requestId } },
+    { ...get('/admin/invoices', ['before', 'done']), id: 'GET /admin/invoices?before=', query: { before: seeded.invoiceId } },
+    withId(get('/admin/invoices/{id}', ['done']), seeded.invoiceId),
+    { ...withId(get('/admin/invoices/{id}/pdf', []), seeded.invoiceId), baseline: [404] },
+    get('/admin/reports', ['done']),
+    withId(get('/admin/reports/{id}', ['done']), seeded.reportId),
+    withId(get('/admin/jobs/{id}', ['done']), seeded.jobId),
   ];
 }
