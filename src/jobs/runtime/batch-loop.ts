@@ -1,5 +1,5 @@
 import type { Logger } from '../../log.js';
-import { crashPoint } from '../../lib/crash-point.js';
+import { crashPoint, pausePoint } from '../../lib/crash-point.js';
 import { decideEnd, recordEnd, runGuarded, type ExecuteDeps, type ExecuteOutcome, type Settled } from './execute.js';
 import { claimDueJobs, endJobRuns, findNextDueOfKind, type RunEnd } from '../store/runs.js';
 import type { BatchItemResult, JobDefinition, JobRow } from '../contract/types.js';
@@ -21,8 +21,8 @@ import type { BatchItemResult, JobDefinition, JobRow } from '../contract/types.j
 export interface BatchLoopOptions {
   deps: ExecuteDeps;
   def: JobDefinition;
-  /** Aborted on a forced stop: running batches end as interrupted. */
-  stop: AbortSignal;
+  /** Aborted on a forced stop (or when the worker learns it was declared dead): running batches end as interrupted. */
+  stop: () => AbortSignal;
   log: Logger;
   /** Every batch's promise, so the runner's stop waits for them. */
   track(work: Promise<void>): void;
@@ -77,7 +77,7 @@ export function startBatchLoop(opts: BatchLoopOptions): BatchLoop {
       do {
         again = false;
         while (!stopped && running < inFlight) {
-          const jobs = await claimDueJobs(deps.db, { limit: batch.size, kind: def.kind }, deps.now?.());
+          const jobs = await claimDueJobs(deps.db, { limit: batch.size, kind: def.kind, workerId: deps.workerId?.() }, deps.now?.());
           if (jobs.length > 0) start(jobs);
           short = jobs.length < batch.size;
           if (short) break;
@@ -108,9 +108,10 @@ export function startBatchLoop(opts: BatchLoopOptions): BatchLoop {
 
   async function runBatch(jobs: JobRow[]): Promise<void> {
     crashPoint('jobs.after-claim');
+    await pausePoint('jobs.after-claim');
     const items = jobs.map((job) => ({ payload: job.payload as never, job }));
     const now = deps.now ?? (() => new Date());
-    const { settled, ac } = await runGuarded(deps, def.timeoutMs, opts.stop, log, (signal) =>
+    const { settled, ac } = await runGuarded(deps, def.timeoutMs, opts.stop(), log, (signal) =>
       batch.run(items, { db: deps.db, signal, log, now }),
     );
     crashPoint('jobs.before-record');

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../../log.js';
 import { describePgError, isPgError } from '../../db/errors.js';
-import { crashPoint } from '../../lib/crash-point.js';
+import { crashPoint, pausePoint } from '../../lib/crash-point.js';
 import { retryDelayMs, type Random } from '../contract/backoff.js';
 import { errorClassOf, JobError, TransientError } from '../contract/errors.js';
 import { endJobRun, heartbeatJob, type RunEnd } from '../store/runs.js';
@@ -26,6 +26,8 @@ export interface ExecuteDeps {
   abortGraceMs: number;
   /** Records a completion (the runner batches these); default: endJobRun alone. */
   completeRun?: ((id: number, token: string, at: Date | undefined) => Promise<JobRow | null>) | undefined;
+  /** This process's job_workers id, written on the rows it claims (registry.ts). */
+  workerId?: (() => number | null) | undefined;
 }
 
 export type ExecuteOutcome = RunEnd['outcome'] | 'lost';
@@ -192,6 +194,7 @@ export async function executeJob(deps: ExecuteDeps, job: JobRow, stop: AbortSign
     end = unknownKind(job);
   } else {
     crashPoint('jobs.after-claim');
+    await pausePoint('jobs.after-claim');
     const { settled, ac } = await runHandler(deps, def, job, stop, log);
     crashPoint('jobs.before-record');
     lost = claimWasLost(ac);

@@ -13,6 +13,7 @@ import { RingTimers } from './ring-timers.js';
 import { createBatcher } from '../../lib/batcher.js';
 import { claimJobs, endJobRuns, findJobWait } from '../store/runs.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
+import { checkWorkerTimings, createWorkerRegistry, DEFAULT_WORKER_HEARTBEAT_MS, DEFAULT_WORKER_LOST_AFTER_MS, type WorkerRegistry } from './registry.js';
 import type { JobDefinition, JobRow, PermanentFailureHook } from '../contract/types.js';
 
 // A worker: answers bells by claiming the row, runs it, records the outcome.
@@ -46,6 +47,10 @@ export interface JobRunnerOptions {
   abortGraceMs?: number;
   /** Rows due within this get a local timer; later ones wait for the sweeper. (Default: 5 min.) */
   ringHorizonMs?: number;
+  /** How often this worker refreshes its job_workers row (JOBS_WORKER_HEARTBEAT_MS). (Default: 2000 ms.) */
+  workerHeartbeatMs?: number;
+  /** A worker silent this long is dead and its jobs are reset (JOBS_WORKER_LOST_AFTER_MS). (Default: 10 s.) */
+  workerLostAfterMs?: number;
 }
 
 export type RunnerStats = Record<ExecuteOutcome | 'missed', number>;
@@ -61,6 +66,8 @@ export interface JobRunner {
   /** Ring these rows (e.g. after an admin retry); returns how many bells were new. */
   ring(ids: readonly number[]): Promise<number>;
   readonly sweeper: Sweeper;
+  /** This worker's row in job_workers (its id names the rows it claims). */
+  readonly registry: WorkerRegistry;
   /** Jobs running now. */
   running(): number;
   stats(): RunnerStats;
@@ -98,13 +105,22 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   const singleConnection = ((opts.db.client.config as Knex.Config).pool?.max ?? 10) <= 1;
   const concurrency = singleConnection ? 1 : opts.concurrency;
   const abortGraceMs = opts.abortGraceMs ?? 2000;
-  const stopController = new AbortController();
-  // Every running job listens on it; more than 10 at once is expected, not a leak.
-  setMaxListeners(concurrency + 10, stopController.signal);
+  const workerHeartbeatMs = opts.workerHeartbeatMs ?? DEFAULT_WORKER_HEARTBEAT_MS;
+  const workerLostAfterMs = opts.workerLostAfterMs ?? DEFAULT_WORKER_LOST_AFTER_MS;
+  checkWorkerTimings(workerHeartbeatMs, workerLostAfterMs);
+  // Aborted on a forced stop, and when this worker learns it was declared
+  // dead (its claims were reset): then replaced, for the jobs it claims next.
+  let epoch = new AbortController();
+  const newEpoch = () => {
+    epoch = new AbortController();
+    // Every running job listens on it; more than 10 at once is expected, not a leak.
+    setMaxListeners(concurrency + 10, epoch.signal);
+  };
+  newEpoch();
   // Concurrent claims and completions go to Postgres as one statement each (batcher.ts).
   const claim = createBatcher<Claim, JobRow | null>(async (items) => {
     const unique = [...new Map(items.map((c) => [c.id, c])).values()];
-    return matching(await claimJobs(opts.db, unique, opts.now?.()), items, (row) => row.claim_token);
+    return matching(await claimJobs(opts.db, unique, opts.now?.(), registry.id()), items, (row) => row.claim_token);
   }, BATCHING);
   const complete = createBatcher<Claim & { at: Date | undefined }, JobRow | null>(async (items) =>
     matching(await endJobRuns(opts.db, items.map((c) => ({ ...c, status: 'completed', outcome: 'completed' })), items[0]!.at), items, (row) => row.ended_by),
@@ -112,6 +128,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   const deps: ExecuteDeps = {
     db: opts.db, definitions, log, now: opts.now, random: opts.random, onPermanentFailure: opts.onPermanentFailure, heartbeat: true, abortGraceMs,
     completeRun: (id, token, at) => complete({ id, token, at }),
+    workerId: () => registry.id(),
   };
   const doorbell: Doorbell = opts.redis
     ? new BeeQueueDoorbell({ ...opts.redis, worker: true, stallIntervalMs: opts.stallIntervalMs ?? 5000, log })
@@ -156,6 +173,17 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     ring: (ids) => ring(ids),
     // Their loops scan for due rows themselves; a bell per row is what they avoid.
     skipRingKinds: batchDefs.map((d) => d.kind),
+    workerLostAfterMs,
+  });
+  // Reset rows become pending, and the jobs_notify trigger announces them to every listener.
+  const registry = createWorkerRegistry({
+    db: opts.db, runner: 'worker', heartbeatMs: workerHeartbeatMs, log, now: opts.now, timer: true,
+    afterBeat: () => sweeper.reapLostWorkers(),
+    onLost: () => {
+      const old = epoch;
+      newEpoch();
+      old.abort();
+    },
   });
   const listener = listen
     ? new JobListener({
@@ -183,7 +211,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         if (wait && (wait.status === 'pending' || wait.status === 'failed')) timers.schedule(id, wait.waitMs > 0 ? wait.waitMs : LOCKED_RETRY_MS);
         return;
       }
-      const result = await executeJob(deps, job, stopController.signal);
+      const result = await executeJob(deps, job, epoch.signal);
       stats[result.outcome]++;
       if (result.retryInMs !== undefined && !stopping) timers.schedule(id, result.retryInMs);
     })().catch((err: unknown) => log.error({ err, jobId: id }, 'answering a bell failed; the sweeper will ring it again'));
@@ -217,28 +245,32 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     await Promise.all([listener?.stop(), sweeper.stop()]);
     if (!(await waitInflight(graceMs)) && inflight.size > 0) {
       log.warn({ running: inflight.size }, `aborting ${inflight.size} running jobs; they go back to pending without using an attempt`);
-      stopController.abort();
+      epoch.abort();
       abortNow = undefined;
       if (!(await waitInflight(abortGraceMs + 1000)) && inflight.size > 0) {
-        log.error({ running: inflight.size }, `${inflight.size} jobs ignored their abort signal; their rows stay processing until a sweeper finds them stuck`);
+        log.error({ running: inflight.size }, `${inflight.size} jobs ignored their abort signal; once this worker is gone, another resets their rows (worker_lost)`);
       }
     }
     await doorbell.close();
+    await registry.stop();
     openRunners.delete(runner);
     log.info({ ...stats }, 'stopped');
   }
 
   const runner: JobRunner = {
     sweeper,
+    registry,
     async start() {
       openRunners.add(runner);
+      // Registered before the first claim: every row this worker claims names it.
+      const workerId = await registry.start();
       await doorbell.start(answer, concurrency, released);
       await listener?.start();
       for (const def of batchDefs) {
-        loops.set(def.kind, startBatchLoop({ deps, def, stop: stopController.signal, log, track, count: (outcome, n) => (stats[outcome] += n) }));
+        loops.set(def.kind, startBatchLoop({ deps, def, stop: () => epoch.signal, log, track, count: (outcome, n) => (stats[outcome] += n) }));
       }
       sweeper.start();
-      log.info({ kinds: [...definitions.keys()], concurrency, doorbell: opts.redis ? 'redis' : 'local', listen }, 'worker started');
+      log.info({ workerId, kinds: [...definitions.keys()], concurrency, doorbell: opts.redis ? 'redis' : 'local', listen }, 'worker started');
     },
     stop({ graceMs = 30_000 } = {}) {
       if (stopping) {
