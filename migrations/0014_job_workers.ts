@@ -26,9 +26,10 @@ export async function up(knex: Knex): Promise<void> {
       heartbeat_at  timestamptz NOT NULL DEFAULT now()
     );
 
+    -- No index of its own: the reset of dead workers' jobs reads processing
+    -- rows only (ix_jobs_processing, a few per worker), and every index on
+    -- jobs is one more insert per claim.
     ALTER TABLE jobs ADD COLUMN worker_id bigint;
-    -- The sweep for jobs of dead workers looks only at processing rows.
-    CREATE INDEX ix_jobs_processing_worker ON jobs (worker_id) WHERE status = 'processing';
 
     ALTER TABLE job_attempts ADD COLUMN worker_id bigint;
     ALTER TABLE job_attempts DROP CONSTRAINT job_attempts_outcome_check;
@@ -44,7 +45,6 @@ export async function down(knex: Knex): Promise<void> {
     ALTER TABLE job_attempts ADD CONSTRAINT job_attempts_outcome_check
       CHECK (outcome IN ('completed', 'failed', 'failed_permanent', 'snoozed', 'stalled', 'interrupted'));
     ALTER TABLE job_attempts DROP COLUMN worker_id;
-    DROP INDEX ix_jobs_processing_worker;
     ALTER TABLE jobs DROP COLUMN worker_id;
     DROP TABLE job_workers;
   `);

@@ -184,8 +184,12 @@ export async function runPermanentFailureHook(hook: PermanentFailureHook, row: J
   }
 }
 
-/** Runs a job this process has just claimed (job.claim_token is ours) and records the outcome. */
-export async function executeJob(deps: ExecuteDeps, job: JobRow, stop: AbortSignal): Promise<ExecuteResult> {
+/**
+ * Runs a job this process has just claimed (job.claim_token is ours) and records the outcome.
+ * `handlerDone` fires once the handler has settled, before the outcome is recorded (the runner
+ * frees the job's slot then, so recording overlaps the next claims).
+ */
+export async function executeJob(deps: ExecuteDeps, job: JobRow, stop: AbortSignal, handlerDone?: () => void): Promise<ExecuteResult> {
   const log = deps.log.child({ kind: job.kind, jobId: job.id, attempt: job.attempts });
   const def = deps.definitions.get(job.kind);
   let end: RunEnd;
@@ -196,6 +200,7 @@ export async function executeJob(deps: ExecuteDeps, job: JobRow, stop: AbortSign
     crashPoint('jobs.after-claim');
     await pausePoint('jobs.after-claim');
     const { settled, ac } = await runHandler(deps, def, job, stop, log);
+    handlerDone?.();
     crashPoint('jobs.before-record');
     lost = claimWasLost(ac);
     end = decideEnd(deps, def, job, settled, ac.signal.aborted ? ac.signal.reason : undefined);

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../../log.js';
 import type { Random } from '../contract/backoff.js';
 import { startBatchLoop, type BatchLoop } from './batch-loop.js';
+import { startClaimLoop, type ClaimLoop } from './claim-loop.js';
 import { BeeQueueDoorbell } from './bee-doorbell.js';
 import { LocalDoorbell, type Doorbell } from './doorbell.js';
 import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
@@ -11,18 +12,22 @@ import { pgConnectionOf } from '../../db/index.js';
 import { JobListener } from './listener.js';
 import { RingTimers } from './ring-timers.js';
 import { createBatcher } from '../../lib/batcher.js';
-import { claimJobs, endJobRuns, findJobWait } from '../store/runs.js';
+import { claimDueJobs, claimJobs, endJobRuns, findJobWait, findNextDue } from '../store/runs.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
 import { checkWorkerTimings, createWorkerRegistry, DEFAULT_WORKER_HEARTBEAT_MS, DEFAULT_WORKER_LOST_AFTER_MS, type WorkerRegistry } from './registry.js';
 import type { JobDefinition, JobRow, PermanentFailureHook } from '../contract/types.js';
 
-// A worker: answers bells by claiming the row, runs it, records the outcome.
-// Bells come from three places: the LISTEN connection (rows committed
-// anywhere, including by triggers), this runner's own timers (retries and
-// snoozes coming due) and the sweeper (everything else). With Redis they are
-// shared between workers through bee-queue; without, they stay in-process.
-// Kinds with a `batch` definition are not rung row by row: a loop per kind
-// claims their due rows in batches (batch-loop.ts).
+// A worker: claims due rows, runs each with its kind's handler, records the
+// outcome. Rows of the kinds it knows are claimed many per statement by a
+// scan (claim-loop.ts, FOR UPDATE SKIP LOCKED: workers split them), woken by
+// the LISTEN connection (rows committed anywhere, with their delay until
+// due), by its own results (retries, snoozes) and at least every second;
+// completions are batched the same way (batcher.ts). Kinds with a `batch`
+// definition get a loop each that hands whole batches to one call
+// (batch-loop.ts). The doorbell (bee-queue with Redis, else in-process) still
+// rings single rows: rows of kinds this worker does not know, and explicit
+// ring() calls; a bell is answered by claiming that row alone. On one
+// connection (PGlite) everything goes through bells, one job at a time.
 
 export interface JobRunnerOptions {
   db: Knex;
@@ -83,6 +88,8 @@ export function openJobRunnerCount(): number {
 const LOCKED_RETRY_MS = 100;
 /** Claims and completions: up to 3 statements of each in flight, batching whatever queues behind them. */
 const BATCHING = { maxBatch: 200, maxInFlight: 3 };
+/** Most rows one scan claims (the completion batch's size). */
+const MAX_SCAN_CLAIM = 200;
 
 type Claim = { id: number; token: string };
 /** Each item's row, if the statement moved it under that item's token (tokenOf: where the row says which). */
@@ -167,12 +174,58 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     inflight.add(work);
     void work.finally(() => inflight.delete(work));
   };
+  // Every other kind is claimed by scanning (not on one connection: a claim there waits behind every job).
+  const scanKinds = singleConnection ? [] : opts.definitions.filter((d) => !d.batch).map((d) => d.kind as string);
+  const scanned = new Set(scanKinds);
+  let scan: ClaimLoop | undefined;
+  /** Handlers running one row each (scanned or rung): at most `concurrency`. */
+  let rowsRunning = 0;
+  /** Scanned rows not yet recorded: a slot is free once its handler settled; at most one completion statement's worth more wait for their record. */
+  let rowsUnrecorded = 0;
+
+  function runClaimed(job: JobRow): void {
+    rowsRunning++;
+    rowsUnrecorded++;
+    let running = true;
+    const handlerDone = () => {
+      if (!running) return;
+      running = false;
+      rowsRunning--;
+      scan?.pump();
+    };
+    const work = (async () => {
+      const result = await executeJob(deps, job, epoch.signal, handlerDone);
+      stats[result.outcome]++;
+      if (result.retryInMs !== undefined && !stopping) scan?.wake(result.retryInMs);
+    })()
+      .catch((err: unknown) => log.error({ err, jobId: job.id }, 'running a claimed job failed; the sweeper resets its row'))
+      .finally(() => {
+        handlerDone();
+        rowsUnrecorded--;
+        scan?.pump();
+      });
+    track(work);
+  }
+
+  function startScan(): ClaimLoop {
+    return startClaimLoop({
+      name: 'scan',
+      log,
+      room: () => Math.max(0, Math.min(MAX_SCAN_CLAIM, concurrency - rowsRunning, concurrency + MAX_SCAN_CLAIM - rowsUnrecorded)),
+      claim: (limit) => claimDueJobs(opts.db, { limit, kinds: scanKinds, workerId: registry.id() }, opts.now?.()),
+      start: (jobs) => jobs.forEach(runClaimed),
+      nextDueMs: () => findNextDue(opts.db, scanKinds, opts.now?.()),
+      // Each row it claims was announced with its delay (NOTIFY); a missed one waits at most a second.
+      alwaysAskNextDue: false,
+      maxClaimsInFlight: 3,
+    });
+  }
 
   const sweeper = createSweeper({
     db: opts.db, definitions: opts.definitions, log, intervalMs: opts.sweepIntervalMs, now: opts.now, onPermanentFailure: opts.onPermanentFailure,
     ring: (ids) => ring(ids),
     // Their loops scan for due rows themselves; a bell per row is what they avoid.
-    skipRingKinds: batchDefs.map((d) => d.kind),
+    skipRingKinds: [...batchDefs.map((d) => d.kind as string), ...scanKinds],
     workerLostAfterMs,
   });
   // Reset rows become pending, and the jobs_notify trigger announces them to every listener.
@@ -192,6 +245,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         onNotice: (id, delayMs, kind) => {
           const loop = kind === undefined ? undefined : loops.get(kind);
           if (loop) loop.wake(delayMs);
+          else if (scan && (kind === undefined || scanned.has(kind))) scan.wake(delayMs);
           else if (delayMs <= 0) ringSoon(id);
           else timers.schedule(id, delayMs);
         },
@@ -202,6 +256,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   async function answer(id: number): Promise<void> {
     held.add(id);
     if (stopping) return;
+    rowsRunning++;
     const work = (async () => {
       const job = await claim({ id, token: randomUUID() });
       if (!job) {
@@ -214,7 +269,9 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
       const result = await executeJob(deps, job, epoch.signal);
       stats[result.outcome]++;
       if (result.retryInMs !== undefined && !stopping) timers.schedule(id, result.retryInMs);
-    })().catch((err: unknown) => log.error({ err, jobId: id }, 'answering a bell failed; the sweeper will ring it again'));
+    })()
+      .catch((err: unknown) => log.error({ err, jobId: id }, 'answering a bell failed; the sweeper will ring it again'))
+      .finally(() => rowsRunning--);
     inflight.add(work);
     await work;
     inflight.delete(work);
@@ -241,6 +298,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     log.info({ running: inflight.size, graceMs }, `stopping: no new claims; waiting up to ${graceMs} ms for ${inflight.size} running jobs`);
     await doorbell.pause(graceMs + abortGraceMs + 1000);
     for (const loop of loops.values()) loop.stop();
+    scan?.stop();
     timers.stop();
     await Promise.all([listener?.stop(), sweeper.stop()]);
     if (!(await waitInflight(graceMs)) && inflight.size > 0) {
@@ -269,6 +327,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
       for (const def of batchDefs) {
         loops.set(def.kind, startBatchLoop({ deps, def, stop: () => epoch.signal, log, track, count: (outcome, n) => (stats[outcome] += n) }));
       }
+      if (scanKinds.length > 0) scan = startScan();
       sweeper.start();
       log.info({ workerId, kinds: [...definitions.keys()], concurrency, doorbell: opts.redis ? 'redis' : 'local', listen }, 'worker started');
     },

@@ -102,8 +102,8 @@ export async function claimJobs(db: Db, claims: readonly { id: number; token: st
  * time, a batched kind's loop (batch-loop.ts) many. SKIP LOCKED: two
  * claimers scanning at once split the due rows instead of waiting.
  */
-export async function claimDueJobs(db: Db, opts: { limit: number; kind?: string; workerId?: number | null }, at?: At): Promise<JobRow[]> {
-  const kind = opts.kind === undefined ? '' : 'AND kind = ?';
+export async function claimDueJobs(db: Db, opts: { limit: number; kinds?: readonly string[]; workerId?: number | null }, at?: At): Promise<JobRow[]> {
+  const kind = opts.kinds === undefined ? '' : 'AND kind = ANY(?::text[])';
   return rows<JobRow>(
     db,
     `UPDATE jobs j
@@ -115,17 +115,17 @@ export async function claimDueJobs(db: Db, opts: { limit: number; kind?: string;
                       FOR UPDATE SKIP LOCKED)
         AND j.status IN ('pending', 'failed')
       RETURNING j.*`,
-    [ts(at), ts(at), opts.workerId ?? null, ts(at), ...(opts.kind === undefined ? [] : [opts.kind]), opts.limit],
+    [ts(at), ts(at), opts.workerId ?? null, ts(at), ...(opts.kinds === undefined ? [] : [opts.kinds]), opts.limit],
   );
 }
 
-/** How long until the next row of `kind` is due (0: one is due now), or null when none waits. */
-export async function findNextDueOfKind(db: Db, kind: string, at?: At): Promise<number | null> {
+/** How long until the next row of these kinds is due (0: one is due now), or null when none waits. */
+export async function findNextDue(db: Db, kinds: readonly string[], at?: At): Promise<number | null> {
   const [row] = await rows<{ wait_ms: string | null }>(
     db,
     `SELECT greatest(0, ceil(extract(epoch FROM min(scheduled_at) - ${NOW}) * 1000))::bigint AS wait_ms
-       FROM jobs WHERE status IN ('pending', 'failed') AND kind = ?`,
-    [ts(at), kind],
+       FROM jobs WHERE status IN ('pending', 'failed') AND kind = ANY(?::text[])`,
+    [ts(at), kinds],
   );
   return row?.wait_ms === null || row?.wait_ms === undefined ? null : Number(row.wait_ms);
 }
