@@ -37,8 +37,8 @@ export interface BatchLoopOptions {
 export interface BatchLoop {
   /** Scan in delayMs (a NOTIFY said a row of this kind is due then), unless a scan is already planned sooner. */
   wake(delayMs: number): void;
-  /** No more claims; running batches carry on (the runner waits for them). */
-  stop(): void;
+  /** No more claims; resolves once a claim in flight has handed its batch over (the runner then waits for the batches). */
+  stop(): Promise<void>;
 }
 
 export function startBatchLoop(opts: BatchLoopOptions): BatchLoop {

@@ -46,8 +46,8 @@ export interface ClaimLoop {
   wake(delayMs: number): void;
   /** A run ended (room freed): claim what was left for want of room. */
   pump(): void;
-  /** No more claims; what runs carries on. */
-  stop(): void;
+  /** No more claims; resolves once the claims in flight have handed their rows over (what runs carries on). */
+  stop(): Promise<void>;
 }
 
 export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
@@ -55,6 +55,8 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
   const minGapMs = opts.minGapMs ?? 0;
   const maxClaimsInFlight = opts.maxClaimsInFlight ?? 1;
   let claiming = 0;
+  /** The claim statements in flight: stop() waits for them, so rows they claim are started (and waited for) too. */
+  const claims = new Set<Promise<void>>();
   /** Rows asked for by the claims in flight. */
   let reserved = 0;
   let dirty = false;
@@ -94,7 +96,7 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
       dirty = false;
       claiming++;
       reserved += limit;
-      opts.claim(limit).then(
+      const claimed = opts.claim(limit).then(
         (jobs) => {
           if (jobs.length > 0) opts.start(jobs);
           // Full: more may be due now. Short: the rest is not due yet (or locked by another worker).
@@ -108,9 +110,11 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
       ).finally(() => {
         claiming--;
         reserved -= limit;
+        claims.delete(claimed);
         if (dirty) pump();
         else if (claiming === 0) void plan();
       });
+      claims.add(claimed);
     }
   }
 
@@ -146,10 +150,11 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
         else if (claiming === 0) void plan();
       });
     },
-    stop() {
+    async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
       timer = undefined;
+      await Promise.all([...claims]);
     },
   };
 }

@@ -297,10 +297,9 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   async function shutdown(graceMs: number): Promise<void> {
     log.info({ running: inflight.size, graceMs }, `stopping: no new claims; waiting up to ${graceMs} ms for ${inflight.size} running jobs`);
     await doorbell.pause(graceMs + abortGraceMs + 1000);
-    for (const loop of loops.values()) loop.stop();
-    scan?.stop();
     timers.stop();
-    await Promise.all([listener?.stop(), sweeper.stop()]);
+    // Rows a claim in flight takes are started, and waited for below like any other.
+    await Promise.all([...[...loops.values()].map((loop) => loop.stop()), scan?.stop(), listener?.stop(), sweeper.stop()]);
     if (!(await waitInflight(graceMs)) && inflight.size > 0) {
       log.warn({ running: inflight.size }, `aborting ${inflight.size} running jobs; they go back to pending without using an attempt`);
       epoch.abort();
