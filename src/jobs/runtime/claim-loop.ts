@@ -69,8 +69,11 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
   let soon = false;
 
   /** backstop: a planned rescan, not a row known to come due (folding it loses nothing). */
-  function wake(delayMs: number, backstop = false): void {
+  function wake(requestedMs: number, backstop = false): void {
     if (stopped) return;
+    // Idle, the loop rescans every maxIdleMs anyway: a row due later is claimed by one of those
+    // (and a month-long delay would overflow setTimeout).
+    const delayMs = Math.min(Math.max(0, requestedMs), maxIdleMs);
     const at = Date.now() + delayMs;
     if (timer && timerAt <= at) {
       // A row due after the planned scan would be missed by it: ask for the next due time then.
