@@ -84,6 +84,12 @@ const schema = z.object({
   JOBS_CONCURRENCY: int(10, 1, 500),
   // How often each worker's sweeper looks for lost or stuck rows (default 15 s).
   JOBS_SWEEP_INTERVAL_MS: int(15_000, 100),
+  // How often each worker (and inline run) refreshes its row in job_workers (default 2 s).
+  JOBS_WORKER_HEARTBEAT_MS: int(2000, 100, 60_000),
+  // A worker silent this long is dead: any other worker puts its running jobs
+  // back to pending at once, without using an attempt (default 10 s; at least
+  // twice JOBS_WORKER_HEARTBEAT_MS).
+  JOBS_WORKER_LOST_AFTER_MS: int(10_000, 200, 3_600_000),
 
   // HTTP API (herald serve).
   HTTP_HOST: z.string().default('127.0.0.1'),
@@ -271,5 +277,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
-  return parsed.data;
+  const c = parsed.data;
+  // One late heartbeat (a GC pause, a busy pool) must never make a live worker look dead.
+  if (c.JOBS_WORKER_LOST_AFTER_MS < 2 * c.JOBS_WORKER_HEARTBEAT_MS) {
+    throw new ConfigError([`JOBS_WORKER_LOST_AFTER_MS: must be at least twice JOBS_WORKER_HEARTBEAT_MS (${2 * c.JOBS_WORKER_HEARTBEAT_MS})`]);
+  }
+  return c;
 }

@@ -11,10 +11,10 @@ import { createJobRunner } from '../../src/jobs/runtime/runner.js';
 import { defineJob } from '../../src/jobs/contract/types.js';
 import { REDIS_URL, admin, arg, dbUrl } from './support.js';
 
-// npm run bench:jobs [-- --jobs 10000 --rate 50,200 --seconds 5 --concurrency 20]
+// npm run bench:jobs [-- --jobs 10000 --rate 50,200 --seconds 5 --concurrency 20 --workers 1,4]
 //
-// No-op jobs through the whole mechanism (row + NOTIFY + bee-queue bell +
-// claim + complete + history) against real Postgres and Redis, one worker
+// No-op jobs through the whole mechanism (row + NOTIFY + batched claim +
+// batched completion + history) against real Postgres and Redis, one worker
 // process at concurrency 20, in a scratch database this script creates and
 // drops. Two phases:
 //   throughput  insert --jobs rows (100 per INSERT ... SELECT, 4 writers) as
@@ -27,7 +27,9 @@ import { REDIS_URL, admin, arg, dbUrl } from './support.js';
 //               1/fsync: the enqueue call time and a bare commit are printed too;
 //               enqueue-to-start = started_at - created_at (one clock: the
 //               database's), p50/p95/p99
-// Targets (issue "Upload pipeline"): >= 1000 jobs/s, p95 < 50 ms.
+// --workers 1,4: the throughput phase again with 4 worker processes (and the
+// jobs/s each added worker brings); latency with the first count only.
+// Targets (issue 15 item 2): >= 3000 jobs/s on one worker, p95 < 20 ms at 200/s.
 // Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL.
 
 declare module '../../src/jobs/contract/types.js' {
@@ -117,38 +119,52 @@ async function paced(n: number, rate: number, call: () => Promise<unknown>): Pro
   return out.sort((a, b) => a - b);
 }
 
-async function main(): Promise<void> {
-  const jobs = arg('jobs', 10_000, { fractions: true });
-  const rates = (process.argv.includes('--rate') ? process.argv[process.argv.indexOf('--rate') + 1]! : '50,200').split(',').map(Number);
-  if (rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error('--rate must be positive numbers, comma-separated');
-  const seconds = arg('seconds', 5, { fractions: true });
-  const concurrency = arg('concurrency', 20, { fractions: true });
-  const name = `herald_bench_jobs_${process.pid}`;
-  const prefix = `herald-bench:${process.pid}`;
+interface Run {
+  workers: number;
+  throughput: {
+    jobs: number; enqueueMs: number; totalMs: number; jobsPerSecond: number; workerCpuPerJobUs: number; workerCpuBoundJobsPerSecond: number;
+    firstStartToLastFinishMs: number; claimStatements: number; rowsPerClaim: number; completionStatements: number; rowsPerCompletion: number;
+  };
+  latency: Awaited<ReturnType<typeof latencyAt>>[];
+  loadAverage: number;
+}
+
+/** One measurement with `workers` worker processes, in a scratch database of its own. */
+async function measure(workers: number, o: { jobs: number; rates: number[]; seconds: number; concurrency: number }): Promise<Run> {
+  const { jobs, concurrency } = o;
+  const name = `herald_bench_jobs_${process.pid}_${workers}`;
+  const prefix = `herald-bench:${process.pid}:${workers}`;
   await admin(`CREATE DATABASE ${name}`);
   const url = dbUrl(name);
   const db = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 30 } });
+  // Before the workers start: each registers in job_workers at once.
+  await migrateLatest(db);
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--worker', url, prefix, String(concurrency)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const children = Array.from({ length: workers }, () =>
+    spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--worker', url, prefix, String(concurrency)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   try {
-    await migrateLatest(db);
-    let cpuWaiter: ((us: number) => void) | undefined;
-    await new Promise<void>((resolve, reject) => {
+    const cpuWaiters = new Map<(typeof children)[number], (us: number) => void>();
+    await Promise.all(children.map((child) => new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {
         const text = String(d);
         if (text.includes('ready')) resolve();
         const m = /cpu (\d+)/.exec(text);
-        if (m) cpuWaiter?.(Number(m[1]));
+        if (m) cpuWaiters.get(child)?.(Number(m[1]));
       });
       child.once('exit', (code) => reject(new Error(`worker exited (${code})`)));
-    });
-    const workerCpuUs = () => new Promise<number>((resolve) => {
-      cpuWaiter = resolve;
-      child.kill('SIGUSR2');
-    });
-    process.stderr.write(`bench:jobs  database ${name}, worker concurrency ${concurrency}\n`);
+    })));
+    /** CPU time of every worker process so far, summed. */
+    const workerCpuUs = async () => {
+      const each = await Promise.all(children.map((child) => new Promise<number>((resolve) => {
+        cpuWaiters.set(child, resolve);
+        child.kill('SIGUSR2');
+      })));
+      return each.reduce((a, b) => a + b, 0);
+    };
+    process.stderr.write(`bench:jobs  database ${name}, ${workers} worker(s) at concurrency ${concurrency}\n`);
 
     // Warm-up: connections, Lua scripts, JIT.
     for (let i = 0; i < 200; i++) await enqueueJob(db, 'bench-noop', { n: i });
@@ -176,37 +192,27 @@ async function main(): Promise<void> {
     const { rows: span } = await db.raw(
       `SELECT extract(epoch FROM max(finished_at) - min(started_at)) * 1000 AS ms FROM jobs WHERE id > (SELECT min(id) + 199 FROM jobs)`,
     );
-    const workerMs = Number(span[0].ms);
+    // A statement's rows share now(): distinct started_at / finished_at values count the claim and completion statements.
+    const { rows: stmts } = await db.raw(
+      `SELECT count(DISTINCT started_at)::int AS claims, count(DISTINCT finished_at)::int AS ends FROM jobs WHERE id > (SELECT min(id) + 199 FROM jobs)`,
+    );
     const lat = [];
-    for (const r of rates) lat.push(await latencyAt(db, r, seconds));
-
-    const result = {
+    for (const r of o.rates) lat.push(await latencyAt(db, r, o.seconds));
+    return {
+      workers,
       throughput: {
         jobs, enqueueMs: Math.round(enqueuedMs), totalMs: Math.round(throughputMs), jobsPerSecond: Math.round(jobs / (throughputMs / 1000)),
         workerCpuPerJobUs: Math.round(workerCpuPerJobUs), workerCpuBoundJobsPerSecond: Math.round(1e6 / workerCpuPerJobUs),
-        firstStartToLastFinishMs: Math.round(workerMs),
+        firstStartToLastFinishMs: Math.round(Number(span[0].ms)),
+        claimStatements: stmts[0].claims, rowsPerClaim: Math.round((jobs / stmts[0].claims) * 10) / 10,
+        completionStatements: stmts[0].ends, rowsPerCompletion: Math.round((jobs / stmts[0].ends) * 10) / 10,
       },
       latency: lat,
       loadAverage: Math.round(os.loadavg()[0]! * 10) / 10,
-      targets: { jobsPerSecond: 1000, p95Ms: 50 },
     };
-    process.stdout.write(
-      `throughput: ${jobs} no-op jobs in ${result.throughput.totalMs} ms (enqueued in ${result.throughput.enqueueMs} ms) = ${result.throughput.jobsPerSecond} jobs/s  (target >= 1000)\n` +
-        `worker CPU: ${result.throughput.workerCpuPerJobUs} us per job (one core would sustain ${result.throughput.workerCpuBoundJobsPerSecond} jobs/s); load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores\n` +
-        lat
-          .map(
-            (l) =>
-              `latency at ${l.ratePerSecond} jobs/s for ${seconds} s: enqueue-to-start p50 ${l.enqueueToStartMs.p50} ms, p95 ${l.enqueueToStartMs.p95} ms, ` +
-              `p99 ${l.enqueueToStartMs.p99} ms, max ${l.enqueueToStartMs.max} ms  (target p95 < 50)\n` +
-              `  (the enqueueJob call, commit and NOTIFY included: p50 ${l.enqueueCallMs.p50} ms, p95 ${l.enqueueCallMs.p95} ms; ` +
-              `a bare one-row INSERT commit here: p50 ${l.commitFloorMs.p50} ms, p95 ${l.commitFloorMs.p95} ms)\n`,
-          )
-          .join('') +
-        `${JSON.stringify(result)}\n`,
-    );
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((r) => child.once('exit', r)) : undefined)));
     await db.destroy();
     await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     const redis = new Redis(REDIS_URL);
@@ -214,6 +220,45 @@ async function main(): Promise<void> {
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
   }
+}
+
+function report(r: Run, seconds: number): string {
+  const t = r.throughput;
+  return (
+    `${r.workers} worker(s): ${t.jobs} no-op jobs in ${t.totalMs} ms (enqueued in ${t.enqueueMs} ms) = ${t.jobsPerSecond} jobs/s  (target >= 3000 on one worker)\n` +
+    `  worker CPU: ${t.workerCpuPerJobUs} us per job (one core would sustain ${t.workerCpuBoundJobsPerSecond} jobs/s); load average ${r.loadAverage} on ${os.cpus().length} cores\n` +
+    `  statements: ${t.claimStatements} claims (${t.rowsPerClaim} rows each), ${t.completionStatements} completions (${t.rowsPerCompletion} rows each)\n` +
+    r.latency
+      .map(
+        (l) =>
+          `  latency at ${l.ratePerSecond} jobs/s for ${seconds} s: enqueue-to-start p50 ${l.enqueueToStartMs.p50} ms, p95 ${l.enqueueToStartMs.p95} ms, ` +
+          `p99 ${l.enqueueToStartMs.p99} ms, max ${l.enqueueToStartMs.max} ms  (target p95 < 20 at 200/s)\n` +
+          `    (the enqueueJob call, commit and NOTIFY included: p50 ${l.enqueueCallMs.p50} ms, p95 ${l.enqueueCallMs.p95} ms; ` +
+          `a bare one-row INSERT commit here: p50 ${l.commitFloorMs.p50} ms, p95 ${l.commitFloorMs.p95} ms)\n`,
+      )
+      .join('')
+  );
+}
+
+async function main(): Promise<void> {
+  const jobs = arg('jobs', 10_000, { fractions: true });
+  const list = (name: string, dflt: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1]! : dflt).split(',').map(Number);
+  const rates = list('rate', '50,200');
+  if (rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error('--rate must be positive numbers, comma-separated');
+  const workerCounts = list('workers', '1');
+  if (workerCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--workers must be whole numbers >= 1, comma-separated (e.g. 1,4)');
+  const seconds = arg('seconds', 5, { fractions: true });
+  const concurrency = arg('concurrency', 20, { fractions: true });
+  const runs: Run[] = [];
+  // Latency is measured with the first worker count only: a few jobs a second say nothing about scaling.
+  for (const [i, workers] of workerCounts.entries()) runs.push(await measure(workers, { jobs, rates: i === 0 ? rates : [], seconds, concurrency }));
+  let out = runs.map((r) => report(r, seconds)).join('');
+  const scaling = runs.length > 1 ? {
+    fromWorkers: runs[0]!.workers, toWorkers: runs.at(-1)!.workers,
+    jobsPerSecondPerAddedWorker: Math.round((runs.at(-1)!.throughput.jobsPerSecond - runs[0]!.throughput.jobsPerSecond) / (runs.at(-1)!.workers - runs[0]!.workers)),
+  } : undefined;
+  if (scaling) out += `scaling: ${scaling.jobsPerSecondPerAddedWorker} jobs/s per added worker from ${scaling.fromWorkers} to ${scaling.toWorkers} (same Postgres, same ${os.cpus().length} cores)\n`;
+  process.stdout.write(`${out}${JSON.stringify({ runs, scaling, targets: { jobsPerSecond: 3000, p95MsAt200: 20 } })}\n`);
 }
 
 if (process.argv[2] === '--worker') await worker(process.argv[3]!, process.argv[4]!, Number(process.argv[5]));

@@ -77,6 +77,8 @@ export function wire(app: { config: Config; log: Logger }, overrides: ServiceOve
     redis: config.REDIS_URL ? { url: config.REDIS_URL, prefix: config.REDIS_PREFIX } : undefined,
     concurrency: config.JOBS_CONCURRENCY,
     sweepIntervalMs: config.JOBS_SWEEP_INTERVAL_MS,
+    workerHeartbeatMs: config.JOBS_WORKER_HEARTBEAT_MS,
+    workerLostAfterMs: config.JOBS_WORKER_LOST_AFTER_MS,
   });
   return {
     jobs,

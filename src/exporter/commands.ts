@@ -7,6 +7,7 @@ import { progressBar } from '../lib/cli/progress.js';
 import { getJob } from '../jobs/store/runs.js';
 import { retryJobs } from '../jobs/store/admin.js';
 import { countUnfinishedJobs } from '../jobs/store/views.js';
+import { listLiveWorkers } from '../jobs/store/workers.js';
 import type { ExporterServices } from './services.js';
 import { buildUploadReport, formatUploadReport, type UploadReport } from './report.js';
 import { listUploads } from './store.js';
@@ -66,7 +67,9 @@ async function runUpload(app: AppContext & ExporterWiring, opts: { wait?: boolea
       services.onExportProgress = undefined;
     }
   } else {
-    await followRun(db, job.id, since, opts.timeout * 1000, config.HMRC_NOTIFICATIONS_ENABLED);
+    await followRun(db, job.id, since, {
+      timeoutMs: opts.timeout * 1000, notifying: config.HMRC_NOTIFICATIONS_ENABLED, lostAfterMs: config.JOBS_WORKER_LOST_AFTER_MS, json: opts.json,
+    });
   }
   const row = await getJob(db, job.id);
   const report = await buildUploadReport(db, since);
@@ -81,19 +84,50 @@ async function runUpload(app: AppContext & ExporterWiring, opts: { wait?: boolea
   };
 }
 
-/** Polls the rows until the run and every upload it made are done, failed for good, or time runs out. */
-async function followRun(db: Knex, jobId: number, since: Date, timeoutMs: number, notifying: boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+interface Follow {
+  timeoutMs: number;
+  notifying: boolean;
+  /** JOBS_WORKER_LOST_AFTER_MS: a worker whose heartbeat is older is not running. */
+  lostAfterMs: number;
+  /** Quiet: no progress lines (the notice that no worker runs still goes to stderr). */
+  json?: boolean | undefined;
+}
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/**
+ * Polls the rows until the run and every upload it made are done, failed for
+ * good, or time runs out. Says at once when no worker is alive (job_workers)
+ * and keeps waiting: one may be started meanwhile (the README starts the
+ * worker after queueing). Progress goes to stderr, a line per change.
+ */
+async function followRun(db: Knex, jobId: number, since: Date, f: Follow): Promise<void> {
+  const deadline = Date.now() + f.timeoutMs;
+  let workersSeen: boolean | undefined;
+  let last = '';
   for (;;) {
+    const workers = await listLiveWorkers(db, { lostAfterMs: f.lostAfterMs, runner: 'worker' });
+    if (workers.length === 0 && workersSeen !== false) {
+      say(`no herald worker is running: start one with \`herald worker\`; waiting up to ${Math.round((deadline - Date.now()) / 1000)} s...`);
+    } else if (workers.length > 0 && workersSeen === false) {
+      say(`a herald worker is running now (pid ${workers[0]!.pid} on ${workers[0]!.host})`);
+    }
+    workersSeen = workers.length > 0;
     const job = await getJob(db, jobId);
-    const terminal = job?.status === 'completed' || job?.status === 'failed_permanent';
-    if (terminal) {
-      const uploads = await listUploads(db, { since });
+    const uploads = await listUploads(db, { since });
+    const line = `upload job ${jobId}: ${job?.status ?? 'missing'}; envelopes ${uploads.length}, in S3 ${uploads.filter((u) => u.uploaded_at).length}, ` +
+      `notified ${uploads.filter((u) => u.notification_sent).length}`;
+    if (!f.json && line !== last) say(line);
+    last = line;
+    if (job?.status === 'completed' || job?.status === 'failed_permanent') {
       const unfinished = await countUnfinishedJobs(db, { type: 'upload', ids: uploads.map((u) => String(u.id)) });
-      const done = uploads.every((u) => u.uploaded_at && (u.notification_sent || !notifying));
+      const done = uploads.every((u) => u.uploaded_at && (u.notification_sent || !f.notifying));
       if (done || unfinished === 0) return;
     }
-    if (Date.now() > deadline) throw new CliError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for upload job ${jobId}; it goes on in the workers`);
+    if (Date.now() > deadline) {
+      const why = workersSeen ? 'it goes on in the workers' : 'no herald worker is running: start one with `herald worker` (the job stays queued)';
+      throw new CliError(`timed out after ${Math.round(f.timeoutMs / 1000)} s waiting for upload job ${jobId}; ${why}`);
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -106,7 +140,7 @@ export function registerExporterCommands(program: Command, withApp: WithWiredApp
         'Without REDIS_URL the whole pipeline runs in this process; with it the run is queued for `herald worker` ' +
         '(--wait follows it). Exit 0 only when every envelope is uploaded and notified.',
     )
-    .option('--wait', 'with REDIS_URL: wait until the workers finish the run and report it')
+    .option('--wait', 'with REDIS_URL: wait until the workers finish the run and report it (progress on stderr; says at once if no worker runs)')
     .option('--timeout <seconds>', 'how long to wait for retries / workers before giving up', wholeNumber('--timeout', { max: MAX_TIMEOUT_S }), 120)
     .option('--json', 'print the result as JSON')
     .action(async (opts: { wait?: boolean; timeout: number; json?: boolean }) => {

@@ -8,7 +8,8 @@ import type { RunnerStats } from './runtime/runner.js';
 // Signals: the first SIGTERM/SIGINT stops claiming and lets running jobs
 // finish (up to --grace); a second one aborts them (their rows go back to
 // pending without using an attempt). kill -9 loses nothing either: the
-// sweeper of any worker resets the rows after 3x their kind's timeout.
+// worker stops heartbeating in job_workers, and any other worker resets its
+// rows within JOBS_WORKER_LOST_AFTER_MS (decision 0015).
 
 const MAX_CONCURRENCY = 500; // as JOBS_CONCURRENCY in src/config.ts
 

@@ -11,3 +11,14 @@ export function crashPoint(name: string): void {
   passes.set(name, seen);
   if (seen > Number(process.env.HERALD_CRASH_AFTER ?? 0)) process.kill(process.pid, 'SIGKILL');
 }
+
+/**
+ * For the SIGKILL tests that need a process to hold work when it dies: when
+ * HERALD_PAUSE_AT names this point, the returned promise never settles, so
+ * the caller stays right here (a job claimed, nothing run, no heartbeat of
+ * its own) until the test kills the process. Otherwise it resolves at once.
+ */
+export function pausePoint(name: string): Promise<void> | undefined {
+  if (process.env.HERALD_PAUSE_AT !== name) return undefined;
+  return new Promise<void>(() => setInterval(() => undefined, 1 << 30));
+}

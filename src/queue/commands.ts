@@ -47,17 +47,35 @@ export function registerQueueCommands(program: Command, withJobs: WithWiredApp<{
 
   queue
     .command('status')
-    .description('Counters per job kind and in total: pending, processing, failed, permanently failed, completed today, oldest due pending job')
+    .description(
+      'Counters per job kind and in total: pending, processing, failed, permanently failed, completed today, oldest due pending job; ' +
+        'then the live workers (pid, host, last heartbeat, jobs held)',
+    )
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const s = await withApp(({ db }) => queueStatus(db));
-      if (opts.json) return printJson(s);
+      const s = await withApp(({ db, config }) => queueStatus(db, undefined, { workerLostAfterMs: config.JOBS_WORKER_LOST_AFTER_MS }));
+      if (opts.json) {
+        return printJson({
+          ...s,
+          workers: s.workers.map((w) => ({
+            id: w.id, pid: w.pid, host: w.host, runner: w.runner, startedAt: w.started_at, heartbeatAt: w.heartbeat_at, heartbeatAgeMs: w.heartbeat_age_ms, running: w.running,
+          })),
+        });
+      }
       const head = ['kind', 'pending', 'processing', 'failed', 'failed_perm', 'done_today', 'oldest_pending'];
       const lines = [...s.kinds.map((k) => ({ ...k })), { kind: 'TOTAL', ...s.total }].map((k) => [
         k.kind, k.pending, k.processing, k.failed, k.failed_permanent, k.completed_today, formatAge(k.oldest_pending_s),
       ].map(String));
       const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
       for (const row of [head, ...lines]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
+      if (s.workers.length === 0) process.stdout.write('\nno herald worker is running: start one with `herald worker`\n');
+      else process.stdout.write(`\n${s.workers.length} live worker(s):\n`);
+      for (const w of s.workers) {
+        process.stdout.write(
+          `worker ${w.id}\t${w.runner}\tpid ${w.pid} on ${w.host}\tup ${formatAge((Date.now() - w.started_at.getTime()) / 1000)}\t` +
+            `heartbeat ${(w.heartbeat_age_ms / 1000).toFixed(1)} s ago\tholding ${w.running} job(s)\n`,
+        );
+      }
     });
 
   queue

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { retryJob, retryJobs, summarizeJobs, unstickJobs, type JobKindSummary } from '../jobs/store/admin.js';
 import type { JobRow } from '../jobs/contract/types.js';
+import { DEFAULT_WORKER_LOST_AFTER_MS, listLiveWorkers, type LiveWorker } from '../jobs/store/workers.js';
 
 // The operator's actions, shared by `herald queue ...` and /admin so both do
 // exactly the same thing. Only rows change; workers hear of retried rows
@@ -40,10 +41,13 @@ export async function unstick(db: Knex, olderThanMs = DEFAULT_UNSTICK_AFTER_MS):
 export interface QueueStatus {
   kinds: JobKindSummary[];
   total: Omit<JobKindSummary, 'kind'>;
+  /** Workers heartbeating within JOBS_WORKER_LOST_AFTER_MS (job_workers), oldest first. */
+  workers: LiveWorker[];
 }
 
-export async function queueStatus(db: Knex, at?: Date): Promise<QueueStatus> {
+export async function queueStatus(db: Knex, at?: Date, opts: { workerLostAfterMs?: number } = {}): Promise<QueueStatus> {
   const kinds = await summarizeJobs(db, at);
+  const workers = await listLiveWorkers(db, { lostAfterMs: opts.workerLostAfterMs ?? DEFAULT_WORKER_LOST_AFTER_MS }, at);
   const total = { pending: 0, processing: 0, failed: 0, failed_permanent: 0, completed_today: 0, oldest_pending_s: null as number | null };
   for (const k of kinds) {
     total.pending += k.pending;
@@ -53,7 +57,7 @@ export async function queueStatus(db: Knex, at?: Date): Promise<QueueStatus> {
     total.completed_today += k.completed_today;
     if (k.oldest_pending_s !== null) total.oldest_pending_s = Math.max(total.oldest_pending_s ?? 0, k.oldest_pending_s);
   }
-  return { kinds, total };
+  return { kinds, total, workers };
 }
 
 /** "3 min", "2 h 5 min": ages for people. */

@@ -63,6 +63,21 @@ describe('jobs.createJobRunner', () => {
     expect(sa.lost + sb.lost).to.equal(0);
   });
 
+  it('claims the rows of the kinds it knows many per statement, never more than its free slots, and ends them many per statement', async () => {
+    const { db } = t.get();
+    const runner = await startRunner({ concurrency: 5 });
+    await db.raw(`INSERT INTO jobs (kind, payload) SELECT 'test-slow', jsonb_build_object('tag', 'scanned', 'ms', 30) FROM generate_series(1, 60)`);
+    await allDone(60);
+    // A statement's rows share now(): rows with one started_at were claimed together, with one finished_at ended together.
+    const { rows: claims } = await db.raw(`SELECT started_at, count(*)::int AS n FROM jobs GROUP BY started_at`);
+    const { rows: ends } = await db.raw(`SELECT count(DISTINCT finished_at)::int AS n FROM jobs`);
+    expect(Math.max(...claims.map((c: { n: number }) => c.n)), 'rows per claim').to.be.within(2, 5);
+    expect(claims.length, 'claim statements').to.be.below(60);
+    expect(ends[0].n, 'completion statements').to.be.below(60);
+    expect(runner.stats()).to.include({ completed: 60, missed: 0 });
+    expect(await runsOf(db, 'scanned')).to.have.length(60);
+  });
+
   it('picks up a row inserted by plain SQL in a committed transaction, and never one that rolled back', async () => {
     const { db } = t.get();
     await startRunner();

@@ -67,7 +67,7 @@ describe('jobs.sweeper', () => {
     const before = await Promise.all([alive, slowAlive, ...others].map((id) => getJob(db, id)));
     const { log, lines } = capturingLog();
     const counts = await createSweeper({ db, definitions, log, intervalMs: 1000 }).runOnce({ now: NOW });
-    expect(counts).to.deep.equal({ locked: true, reset: 2, failedPermanent: 0, rerung: 0, due: 0 });
+    expect(counts).to.deep.equal({ locked: true, workerLost: 0, reset: 2, failedPermanent: 0, rerung: 0, due: 0 });
     expect(await getJob(db, stuck)).to.include({ status: 'pending', stall_count: 1, attempts: 1, claim_token: null, finished_at: null });
     expect(await getJob(db, slowStuck)).to.include({ status: 'pending', stall_count: 1, attempts: 0 });
     const history = await listJobAttempts(db, stuck);
@@ -109,7 +109,7 @@ describe('jobs.sweeper', () => {
     const sweeper = createSweeper({ db, definitions, log, intervalMs: 1000 });
     await db.transaction(async (trx) => {
       await trx.raw(`SELECT pg_advisory_xact_lock(${SWEEPER_LOCK_KEY})`);
-      expect(await sweeper.runOnce({ now: NOW })).to.deep.equal({ locked: false, reset: 0, failedPermanent: 0, rerung: 0, due: 0 });
+      expect(await sweeper.runOnce({ now: NOW })).to.deep.equal({ locked: false, workerLost: 0, reset: 0, failedPermanent: 0, rerung: 0, due: 0 });
     });
     expect(await getJob(db, stuck)).to.include({ status: 'processing' });
     await sweeper.runOnce({ now: NOW });

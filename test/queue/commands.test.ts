@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { enqueueJob } from '../../src/jobs/store/enqueue.js';
 import { getJob } from '../../src/jobs/store/runs.js';
+import { registerWorker } from '../../src/jobs/store/workers.js';
 import { useTestDb } from '../helpers/db.js';
 
 // `herald queue ...` as a real child process against a real Postgres.
@@ -45,6 +46,26 @@ describe('herald queue', () => {
     const s = JSON.parse(r.stdout);
     expect(s.total).to.include({ pending: 1, processing: 1, failed: 1, failed_permanent: 1 });
     expect(s.kinds.find((k: { kind: string }) => k.kind === 'notify-hmrc')).to.include({ pending: 1, failed_permanent: 1, oldest_pending_s: null });
+  });
+
+  it('lists the live workers (pid, host, jobs held) and says when none is running', async () => {
+    const { db, url } = t.get();
+    const none = await herald(url, ['queue', 'status']);
+    expect(none.code, none.stderr).to.equal(0);
+    expect(none.stdout).to.contain('no herald worker is running: start one with `herald worker`');
+    const live = await registerWorker(db, { pid: 31337, host: 'worker-host-1', runner: 'worker' });
+    const dead = await registerWorker(db, { pid: 31338, host: 'worker-host-2', runner: 'worker' });
+    await db.raw(`UPDATE job_workers SET heartbeat_at = now() - interval '1 hour' WHERE id = ?`, [dead]);
+    await db.raw(`UPDATE jobs SET worker_id = ? WHERE id = ?`, [live, ids.stuck]);
+    try {
+      const text = await herald(url, ['queue', 'status']);
+      expect(text.stdout).to.match(new RegExp(`1 live worker\\(s\\):\\nworker ${live}\\tworker\\tpid 31337 on worker-host-1\\tup .+\\theartbeat \\d+\\.\\d s ago\\tholding 1 job\\(s\\)\\n`));
+      const json = JSON.parse((await herald(url, ['queue', 'status', '--json'])).stdout);
+      expect(json.workers.map((w: { id: number; pid: number; host: string; running: number }) => [w.id, w.pid, w.host, w.running])).to.deep.equal([[live, 31337, 'worker-host-1', 1]]);
+    } finally {
+      await db.raw(`UPDATE jobs SET worker_id = NULL WHERE id = ?`, [ids.stuck]);
+      await db.raw(`DELETE FROM job_workers`);
+    }
   });
 
   it('lists jobs filtered by error text and status', async () => {

@@ -42,6 +42,8 @@ export interface JobRow {
   created_at: Date;
   /** true: enqueueJob announced the row after its commit instead of the insert trigger. */
   writer_announces: boolean;
+  /** The job_workers id of the last claim (null: never claimed, or by a worker older than migration 0014). */
+  worker_id: number | null;
 }
 
 export interface JobContext {
@@ -63,7 +65,7 @@ export function isJobSnooze(value: unknown): value is JobSnooze {
 }
 
 /** How one run of a job ended (job_attempts.outcome). */
-export type AttemptOutcome = 'completed' | 'failed' | 'failed_permanent' | 'snoozed' | 'stalled' | 'interrupted';
+export type AttemptOutcome = 'completed' | 'failed' | 'failed_permanent' | 'snoozed' | 'stalled' | 'interrupted' | 'worker_lost';
 
 export interface JobAttemptRow {
   id: number;
@@ -75,6 +77,8 @@ export interface JobAttemptRow {
   error_class: StoredErrorClass | null;
   error: string | null;
   duration_ms: number;
+  /** The job_workers id of the worker that ran it. */
+  worker_id: number | null;
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Logger } from '../../log.js';
-import { crashPoint } from '../../lib/crash-point.js';
+import { crashPoint, pausePoint } from '../../lib/crash-point.js';
 import { decideEnd, recordEnd, runGuarded, type ExecuteDeps, type ExecuteOutcome, type Settled } from './execute.js';
-import { claimDueJobs, endJobRuns, findNextDueOfKind, type RunEnd } from '../store/runs.js';
+import { claimDueJobs, endJobRuns, findNextDue, type RunEnd } from '../store/runs.js';
+import { startClaimLoop } from './claim-loop.js';
 import type { BatchItemResult, JobDefinition, JobRow } from '../contract/types.js';
 
 // Batched kinds (JobDefinition.batch). A kind with thousands of rows coming
@@ -21,8 +22,8 @@ import type { BatchItemResult, JobDefinition, JobRow } from '../contract/types.j
 export interface BatchLoopOptions {
   deps: ExecuteDeps;
   def: JobDefinition;
-  /** Aborted on a forced stop: running batches end as interrupted. */
-  stop: AbortSignal;
+  /** Aborted on a forced stop (or when the worker learns it was declared dead): running batches end as interrupted. */
+  stop: () => AbortSignal;
   log: Logger;
   /** Every batch's promise, so the runner's stop waits for them. */
   track(work: Promise<void>): void;
@@ -36,64 +37,15 @@ export interface BatchLoopOptions {
 export interface BatchLoop {
   /** Scan in delayMs (a NOTIFY said a row of this kind is due then), unless a scan is already planned sooner. */
   wake(delayMs: number): void;
-  /** No more claims; running batches carry on (the runner waits for them). */
-  stop(): void;
+  /** No more claims; resolves once a claim in flight has handed its batch over (the runner then waits for the batches). */
+  stop(): Promise<void>;
 }
 
 export function startBatchLoop(opts: BatchLoopOptions): BatchLoop {
   const { deps, def, log } = opts;
   const batch = def.batch!;
   const inFlight = batch.inFlight ?? 2;
-  const maxIdleMs = opts.maxIdleMs ?? 1000;
-  const minGapMs = opts.minGapMs ?? 20;
   let running = 0;
-  let pumping = false;
-  let again = false;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let timerAt = Infinity;
-
-  function wake(delayMs: number): void {
-    if (stopped) return;
-    const at = Date.now() + delayMs;
-    if (timer && timerAt <= at) return;
-    if (timer) clearTimeout(timer);
-    timerAt = at;
-    timer = setTimeout(() => {
-      timer = undefined;
-      timerAt = Infinity;
-      void pump();
-    }, delayMs);
-  }
-
-  async function pump(): Promise<void> {
-    if (pumping) {
-      again = true;
-      return;
-    }
-    pumping = true;
-    try {
-      let short = false;
-      do {
-        again = false;
-        while (!stopped && running < inFlight) {
-          const jobs = await claimDueJobs(deps.db, { limit: batch.size, kind: def.kind }, deps.now?.());
-          if (jobs.length > 0) start(jobs);
-          short = jobs.length < batch.size;
-          if (short) break;
-        }
-      } while (again && !stopped && running < inFlight);
-      if (!stopped && running < inFlight) {
-        const wait = await findNextDueOfKind(deps.db, def.kind, deps.now?.());
-        wake(Math.min(Math.max(wait ?? maxIdleMs, short ? minGapMs : 0), maxIdleMs));
-      }
-    } catch (err) {
-      log.warn({ err, kind: def.kind }, 'claiming a batch failed; scanning again in a second');
-      wake(1000);
-    } finally {
-      pumping = false;
-    }
-  }
 
   function start(jobs: JobRow[]): void {
     running++;
@@ -101,16 +53,30 @@ export function startBatchLoop(opts: BatchLoopOptions): BatchLoop {
       .catch((err: unknown) => log.error({ err, kind: def.kind, jobs: jobs.length }, 'recording a batch failed; the sweeper resets its rows'))
       .finally(() => {
         running--;
-        void pump();
+        loop.pump();
       });
     opts.track(work);
   }
 
+  const loop = startClaimLoop({
+    name: def.kind,
+    log,
+    room: () => (running < inFlight ? batch.size : 0),
+    claim: (limit) => claimDueJobs(deps.db, { limit, kinds: [def.kind], workerId: deps.workerId?.() }, deps.now?.()),
+    start,
+    nextDueMs: () => findNextDue(deps.db, [def.kind], deps.now?.()),
+    alwaysAskNextDue: true,
+    maxIdleMs: opts.maxIdleMs ?? 1000,
+    // A trickle of due rows forms batches.
+    minGapMs: opts.minGapMs ?? 20,
+  });
+
   async function runBatch(jobs: JobRow[]): Promise<void> {
     crashPoint('jobs.after-claim');
+    await pausePoint('jobs.after-claim');
     const items = jobs.map((job) => ({ payload: job.payload as never, job }));
     const now = deps.now ?? (() => new Date());
-    const { settled, ac } = await runGuarded(deps, def.timeoutMs, opts.stop, log, (signal) =>
+    const { settled, ac } = await runGuarded(deps, def.timeoutMs, opts.stop(), log, (signal) =>
       batch.run(items, { db: deps.db, signal, log, now }),
     );
     crashPoint('jobs.before-record');
@@ -138,15 +104,7 @@ export function startBatchLoop(opts: BatchLoopOptions): BatchLoop {
     log.debug({ kind: def.kind, ...Object.fromEntries(tally) }, 'batch ended');
   }
 
-  void pump();
-  return {
-    wake,
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-    },
-  };
+  return { wake: loop.wake, stop: loop.stop };
 }
 
 /** How each item settled: its own result, or the whole call's failure for every item. */

@@ -49,10 +49,16 @@ export class BeeQueueDoorbell implements Doorbell {
       stallInterval: opts.stallIntervalMs,
     });
     this.queue.on('error', (err) => opts.log.warn({ err }, 'doorbell (Redis) error; bee-queue reconnects, the sweeper re-rings'));
+    // Connecting starts here; a refusal before anyone awaits ready() (the
+    // runner registers the worker first) must not be an unhandled rejection.
+    this.readying = this.queue.ready();
+    this.readying.catch(() => undefined);
   }
 
+  private readonly readying: Promise<unknown>;
+
   async ready(): Promise<void> {
-    await this.queue.ready();
+    await this.readying;
   }
 
   async ring(ids: readonly number[]): Promise<number> {
@@ -67,7 +73,7 @@ export class BeeQueueDoorbell implements Doorbell {
   }
 
   async start(answer: (id: number) => Promise<void>, concurrency: number, released: (id: number) => void): Promise<void> {
-    await this.queue.ready();
+    await this.readying;
     // Emitted after bee-queue's finishing MULTI removed the bell: only now is a new ring of the id not a no-op.
     this.queue.on('succeeded', (job) => released(Number(job.id)));
     this.queue.on('failed', (job) => released(Number(job.id)));

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../../log.js';
 import { describePgError, isPgError } from '../../db/errors.js';
-import { crashPoint } from '../../lib/crash-point.js';
+import { crashPoint, pausePoint } from '../../lib/crash-point.js';
 import { retryDelayMs, type Random } from '../contract/backoff.js';
 import { errorClassOf, JobError, TransientError } from '../contract/errors.js';
 import { endJobRun, heartbeatJob, type RunEnd } from '../store/runs.js';
@@ -26,6 +26,8 @@ export interface ExecuteDeps {
   abortGraceMs: number;
   /** Records a completion (the runner batches these); default: endJobRun alone. */
   completeRun?: ((id: number, token: string, at: Date | undefined) => Promise<JobRow | null>) | undefined;
+  /** This process's job_workers id, written on the rows it claims (registry.ts). */
+  workerId?: (() => number | null) | undefined;
 }
 
 export type ExecuteOutcome = RunEnd['outcome'] | 'lost';
@@ -182,8 +184,12 @@ export async function runPermanentFailureHook(hook: PermanentFailureHook, row: J
   }
 }
 
-/** Runs a job this process has just claimed (job.claim_token is ours) and records the outcome. */
-export async function executeJob(deps: ExecuteDeps, job: JobRow, stop: AbortSignal): Promise<ExecuteResult> {
+/**
+ * Runs a job this process has just claimed (job.claim_token is ours) and records the outcome.
+ * `handlerDone` fires once the handler has settled, before the outcome is recorded (the runner
+ * frees the job's slot then, so recording overlaps the next claims).
+ */
+export async function executeJob(deps: ExecuteDeps, job: JobRow, stop: AbortSignal, handlerDone?: () => void): Promise<ExecuteResult> {
   const log = deps.log.child({ kind: job.kind, jobId: job.id, attempt: job.attempts });
   const def = deps.definitions.get(job.kind);
   let end: RunEnd;
@@ -192,7 +198,9 @@ export async function executeJob(deps: ExecuteDeps, job: JobRow, stop: AbortSign
     end = unknownKind(job);
   } else {
     crashPoint('jobs.after-claim');
+    await pausePoint('jobs.after-claim');
     const { settled, ac } = await runHandler(deps, def, job, stop, log);
+    handlerDone?.();
     crashPoint('jobs.before-record');
     lost = claimWasLost(ac);
     end = decideEnd(deps, def, job, settled, ac.signal.aborted ? ac.signal.reason : undefined);

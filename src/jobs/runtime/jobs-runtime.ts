@@ -19,6 +19,9 @@ export interface JobsRuntimeOptions {
   redis?: { url: string; prefix: string } | undefined;
   concurrency: number;
   sweepIntervalMs: number;
+  /** JOBS_WORKER_HEARTBEAT_MS / JOBS_WORKER_LOST_AFTER_MS (registry.ts). */
+  workerHeartbeatMs?: number;
+  workerLostAfterMs?: number;
 }
 
 export type RunnerOverrides = Partial<Omit<JobRunnerOptions, 'db' | 'definitions' | 'onPermanentFailure'>>;
@@ -50,11 +53,16 @@ export function createJobsRuntime(opts: JobsRuntimeOptions): JobsRuntime {
         concurrency: opts.concurrency,
         log: opts.log,
         sweepIntervalMs: opts.sweepIntervalMs,
+        workerHeartbeatMs: opts.workerHeartbeatMs,
+        workerLostAfterMs: opts.workerLostAfterMs,
         ...overrides,
         db,
         definitions: opts.definitions,
         onPermanentFailure,
       }),
-    runInline: (db, inline = {}) => runJobsInline(db, opts.definitions, { log: opts.log, ...inline, onPermanentFailure }),
+    runInline: (db, inline = {}) =>
+      runJobsInline(db, opts.definitions, {
+        log: opts.log, workerHeartbeatMs: opts.workerHeartbeatMs, workerLostAfterMs: opts.workerLostAfterMs, ...inline, onPermanentFailure,
+      }),
   };
 }

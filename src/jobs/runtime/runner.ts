@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../../log.js';
 import type { Random } from '../contract/backoff.js';
 import { startBatchLoop, type BatchLoop } from './batch-loop.js';
+import { startClaimLoop, type ClaimLoop } from './claim-loop.js';
 import { BeeQueueDoorbell } from './bee-doorbell.js';
 import { LocalDoorbell, type Doorbell } from './doorbell.js';
 import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
@@ -11,17 +12,22 @@ import { pgConnectionOf } from '../../db/index.js';
 import { JobListener } from './listener.js';
 import { RingTimers } from './ring-timers.js';
 import { createBatcher } from '../../lib/batcher.js';
-import { claimJobs, endJobRuns, findJobWait } from '../store/runs.js';
+import { claimDueJobs, claimJobs, endJobRuns, findJobWait, findNextDue } from '../store/runs.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
+import { checkWorkerTimings, createWorkerRegistry, DEFAULT_WORKER_HEARTBEAT_MS, DEFAULT_WORKER_LOST_AFTER_MS, type WorkerRegistry } from './registry.js';
 import type { JobDefinition, JobRow, PermanentFailureHook } from '../contract/types.js';
 
-// A worker: answers bells by claiming the row, runs it, records the outcome.
-// Bells come from three places: the LISTEN connection (rows committed
-// anywhere, including by triggers), this runner's own timers (retries and
-// snoozes coming due) and the sweeper (everything else). With Redis they are
-// shared between workers through bee-queue; without, they stay in-process.
-// Kinds with a `batch` definition are not rung row by row: a loop per kind
-// claims their due rows in batches (batch-loop.ts).
+// A worker: claims due rows, runs each with its kind's handler, records the
+// outcome. Rows of the kinds it knows are claimed many per statement by a
+// scan (claim-loop.ts, FOR UPDATE SKIP LOCKED: workers split them), woken by
+// the LISTEN connection (rows committed anywhere, with their delay until
+// due), by its own results (retries, snoozes) and at least every second;
+// completions are batched the same way (batcher.ts). Kinds with a `batch`
+// definition get a loop each that hands whole batches to one call
+// (batch-loop.ts). The doorbell (bee-queue with Redis, else in-process) still
+// rings single rows: rows of kinds this worker does not know, and explicit
+// ring() calls; a bell is answered by claiming that row alone. On one
+// connection (PGlite) everything goes through bells, one job at a time.
 
 export interface JobRunnerOptions {
   db: Knex;
@@ -46,6 +52,10 @@ export interface JobRunnerOptions {
   abortGraceMs?: number;
   /** Rows due within this get a local timer; later ones wait for the sweeper. (Default: 5 min.) */
   ringHorizonMs?: number;
+  /** How often this worker refreshes its job_workers row (JOBS_WORKER_HEARTBEAT_MS). (Default: 2000 ms.) */
+  workerHeartbeatMs?: number;
+  /** A worker silent this long is dead and its jobs are reset (JOBS_WORKER_LOST_AFTER_MS). (Default: 10 s.) */
+  workerLostAfterMs?: number;
 }
 
 export type RunnerStats = Record<ExecuteOutcome | 'missed', number>;
@@ -61,6 +71,8 @@ export interface JobRunner {
   /** Ring these rows (e.g. after an admin retry); returns how many bells were new. */
   ring(ids: readonly number[]): Promise<number>;
   readonly sweeper: Sweeper;
+  /** This worker's row in job_workers (its id names the rows it claims). */
+  readonly registry: WorkerRegistry;
   /** Jobs running now. */
   running(): number;
   stats(): RunnerStats;
@@ -76,6 +88,8 @@ export function openJobRunnerCount(): number {
 const LOCKED_RETRY_MS = 100;
 /** Claims and completions: up to 3 statements of each in flight, batching whatever queues behind them. */
 const BATCHING = { maxBatch: 200, maxInFlight: 3 };
+/** Most rows one scan claims (the completion batch's size). */
+const MAX_SCAN_CLAIM = 200;
 
 type Claim = { id: number; token: string };
 /** Each item's row, if the statement moved it under that item's token (tokenOf: where the row says which). */
@@ -98,13 +112,22 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   const singleConnection = ((opts.db.client.config as Knex.Config).pool?.max ?? 10) <= 1;
   const concurrency = singleConnection ? 1 : opts.concurrency;
   const abortGraceMs = opts.abortGraceMs ?? 2000;
-  const stopController = new AbortController();
-  // Every running job listens on it; more than 10 at once is expected, not a leak.
-  setMaxListeners(concurrency + 10, stopController.signal);
+  const workerHeartbeatMs = opts.workerHeartbeatMs ?? DEFAULT_WORKER_HEARTBEAT_MS;
+  const workerLostAfterMs = opts.workerLostAfterMs ?? DEFAULT_WORKER_LOST_AFTER_MS;
+  checkWorkerTimings(workerHeartbeatMs, workerLostAfterMs);
+  // Aborted on a forced stop, and when this worker learns it was declared
+  // dead (its claims were reset): then replaced, for the jobs it claims next.
+  let epoch = new AbortController();
+  const newEpoch = () => {
+    epoch = new AbortController();
+    // Every running job listens on it; more than 10 at once is expected, not a leak.
+    setMaxListeners(concurrency + 10, epoch.signal);
+  };
+  newEpoch();
   // Concurrent claims and completions go to Postgres as one statement each (batcher.ts).
   const claim = createBatcher<Claim, JobRow | null>(async (items) => {
     const unique = [...new Map(items.map((c) => [c.id, c])).values()];
-    return matching(await claimJobs(opts.db, unique, opts.now?.()), items, (row) => row.claim_token);
+    return matching(await claimJobs(opts.db, unique, opts.now?.(), registry.id()), items, (row) => row.claim_token);
   }, BATCHING);
   const complete = createBatcher<Claim & { at: Date | undefined }, JobRow | null>(async (items) =>
     matching(await endJobRuns(opts.db, items.map((c) => ({ ...c, status: 'completed', outcome: 'completed' })), items[0]!.at), items, (row) => row.ended_by),
@@ -112,6 +135,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   const deps: ExecuteDeps = {
     db: opts.db, definitions, log, now: opts.now, random: opts.random, onPermanentFailure: opts.onPermanentFailure, heartbeat: true, abortGraceMs,
     completeRun: (id, token, at) => complete({ id, token, at }),
+    workerId: () => registry.id(),
   };
   const doorbell: Doorbell = opts.redis
     ? new BeeQueueDoorbell({ ...opts.redis, worker: true, stallIntervalMs: opts.stallIntervalMs ?? 5000, log })
@@ -150,12 +174,69 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     inflight.add(work);
     void work.finally(() => inflight.delete(work));
   };
+  // Every other kind is claimed by scanning (not on one connection: a claim there waits behind every job).
+  const scanKinds = singleConnection ? [] : opts.definitions.filter((d) => !d.batch).map((d) => d.kind as string);
+  const scanned = new Set(scanKinds);
+  let scan: ClaimLoop | undefined;
+  /** Handlers running one row each (scanned or rung): at most `concurrency`. */
+  let rowsRunning = 0;
+  /** Scanned rows not yet recorded: a slot is free once its handler settled; at most one completion statement's worth more wait for their record. */
+  let rowsUnrecorded = 0;
+
+  function runClaimed(job: JobRow): void {
+    rowsRunning++;
+    rowsUnrecorded++;
+    let running = true;
+    const handlerDone = () => {
+      if (!running) return;
+      running = false;
+      rowsRunning--;
+      scan?.pump();
+    };
+    const work = (async () => {
+      const result = await executeJob(deps, job, epoch.signal, handlerDone);
+      stats[result.outcome]++;
+      if (result.retryInMs !== undefined && !stopping) scan?.wake(result.retryInMs);
+    })()
+      .catch((err: unknown) => log.error({ err, jobId: job.id }, 'running a claimed job failed; the sweeper resets its row'))
+      .finally(() => {
+        handlerDone();
+        rowsUnrecorded--;
+        scan?.pump();
+      });
+    track(work);
+  }
+
+  function startScan(): ClaimLoop {
+    return startClaimLoop({
+      name: 'scan',
+      log,
+      room: () => Math.max(0, Math.min(MAX_SCAN_CLAIM, concurrency - rowsRunning, concurrency + MAX_SCAN_CLAIM - rowsUnrecorded)),
+      claim: (limit) => claimDueJobs(opts.db, { limit, kinds: scanKinds, workerId: registry.id() }, opts.now?.()),
+      start: (jobs) => jobs.forEach(runClaimed),
+      nextDueMs: () => findNextDue(opts.db, scanKinds, opts.now?.()),
+      // Each row it claims was announced with its delay (NOTIFY); a missed one waits at most a second.
+      alwaysAskNextDue: false,
+      maxClaimsInFlight: 3,
+    });
+  }
 
   const sweeper = createSweeper({
     db: opts.db, definitions: opts.definitions, log, intervalMs: opts.sweepIntervalMs, now: opts.now, onPermanentFailure: opts.onPermanentFailure,
     ring: (ids) => ring(ids),
     // Their loops scan for due rows themselves; a bell per row is what they avoid.
-    skipRingKinds: batchDefs.map((d) => d.kind),
+    skipRingKinds: [...batchDefs.map((d) => d.kind as string), ...scanKinds],
+    workerLostAfterMs,
+  });
+  // Reset rows become pending, and the jobs_notify trigger announces them to every listener.
+  const registry = createWorkerRegistry({
+    db: opts.db, runner: 'worker', heartbeatMs: workerHeartbeatMs, log, now: opts.now, timer: true,
+    afterBeat: () => sweeper.reapLostWorkers(),
+    onLost: () => {
+      const old = epoch;
+      newEpoch();
+      old.abort();
+    },
   });
   const listener = listen
     ? new JobListener({
@@ -164,6 +245,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         onNotice: (id, delayMs, kind) => {
           const loop = kind === undefined ? undefined : loops.get(kind);
           if (loop) loop.wake(delayMs);
+          else if (scan && (kind === undefined || scanned.has(kind))) scan.wake(delayMs);
           else if (delayMs <= 0) ringSoon(id);
           else timers.schedule(id, delayMs);
         },
@@ -174,6 +256,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   async function answer(id: number): Promise<void> {
     held.add(id);
     if (stopping) return;
+    rowsRunning++;
     const work = (async () => {
       const job = await claim({ id, token: randomUUID() });
       if (!job) {
@@ -183,10 +266,12 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         if (wait && (wait.status === 'pending' || wait.status === 'failed')) timers.schedule(id, wait.waitMs > 0 ? wait.waitMs : LOCKED_RETRY_MS);
         return;
       }
-      const result = await executeJob(deps, job, stopController.signal);
+      const result = await executeJob(deps, job, epoch.signal);
       stats[result.outcome]++;
       if (result.retryInMs !== undefined && !stopping) timers.schedule(id, result.retryInMs);
-    })().catch((err: unknown) => log.error({ err, jobId: id }, 'answering a bell failed; the sweeper will ring it again'));
+    })()
+      .catch((err: unknown) => log.error({ err, jobId: id }, 'answering a bell failed; the sweeper will ring it again'))
+      .finally(() => rowsRunning--);
     inflight.add(work);
     await work;
     inflight.delete(work);
@@ -212,33 +297,38 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   async function shutdown(graceMs: number): Promise<void> {
     log.info({ running: inflight.size, graceMs }, `stopping: no new claims; waiting up to ${graceMs} ms for ${inflight.size} running jobs`);
     await doorbell.pause(graceMs + abortGraceMs + 1000);
-    for (const loop of loops.values()) loop.stop();
     timers.stop();
-    await Promise.all([listener?.stop(), sweeper.stop()]);
+    // Rows a claim in flight takes are started, and waited for below like any other.
+    await Promise.all([...[...loops.values()].map((loop) => loop.stop()), scan?.stop(), listener?.stop(), sweeper.stop()]);
     if (!(await waitInflight(graceMs)) && inflight.size > 0) {
       log.warn({ running: inflight.size }, `aborting ${inflight.size} running jobs; they go back to pending without using an attempt`);
-      stopController.abort();
+      epoch.abort();
       abortNow = undefined;
       if (!(await waitInflight(abortGraceMs + 1000)) && inflight.size > 0) {
-        log.error({ running: inflight.size }, `${inflight.size} jobs ignored their abort signal; their rows stay processing until a sweeper finds them stuck`);
+        log.error({ running: inflight.size }, `${inflight.size} jobs ignored their abort signal; once this worker is gone, another resets their rows (worker_lost)`);
       }
     }
     await doorbell.close();
+    await registry.stop();
     openRunners.delete(runner);
     log.info({ ...stats }, 'stopped');
   }
 
   const runner: JobRunner = {
     sweeper,
+    registry,
     async start() {
       openRunners.add(runner);
+      // Registered before the first claim: every row this worker claims names it.
+      const workerId = await registry.start();
       await doorbell.start(answer, concurrency, released);
       await listener?.start();
       for (const def of batchDefs) {
-        loops.set(def.kind, startBatchLoop({ deps, def, stop: stopController.signal, log, track, count: (outcome, n) => (stats[outcome] += n) }));
+        loops.set(def.kind, startBatchLoop({ deps, def, stop: () => epoch.signal, log, track, count: (outcome, n) => (stats[outcome] += n) }));
       }
+      if (scanKinds.length > 0) scan = startScan();
       sweeper.start();
-      log.info({ kinds: [...definitions.keys()], concurrency, doorbell: opts.redis ? 'redis' : 'local', listen }, 'worker started');
+      log.info({ workerId, kinds: [...definitions.keys()], concurrency, doorbell: opts.redis ? 'redis' : 'local', listen }, 'worker started');
     },
     stop({ graceMs = 30_000 } = {}) {
       if (stopping) {

@@ -1,11 +1,16 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../../log.js';
 import { runPermanentFailureHook } from './execute.js';
-import { listDueJobs, resetStuckJobs, tryLockSweeper, type KindLimits } from '../store/sweep.js';
-import type { JobDefinition, PermanentFailureHook } from '../contract/types.js';
+import { listDueJobs, resetJobsOfLostWorkers, resetStuckJobs, tryLockReaper, tryLockSweeper, type KindLimits } from '../store/sweep.js';
+import type { JobDefinition, JobRow, PermanentFailureHook } from '../contract/types.js';
+import { DEFAULT_WORKER_LOST_AFTER_MS } from './registry.js';
 
 // The safety net that makes Redis disposable. Every worker runs one; a
 // transaction-scoped advisory lock lets one at a time do the resets.
+//   0. Workers that stopped heartbeating (job_workers) are deleted and the
+//      rows they held go back to pending at once (worker_lost, attempt given
+//      back, stall_count + 1). Also run after every worker heartbeat
+//      (registry.ts), so a dead worker's jobs wait seconds, not 3x timeouts.
 //   1. Rows stuck in processing (no heartbeat for 3x the kind's timeout: the
 //      worker died or hung) go back to pending with stall_count + 1 and their
 //      attempt given back; past the kind's maxStalls, to failed_permanent.
@@ -28,6 +33,8 @@ const MAX_ERROR_BACKOFF_MS = 5 * 60 * 1000;
 export interface SweepCounts {
   /** false: another sweeper held the lock; nothing was done. */
   locked: boolean;
+  /** rows of dead workers put back to pending (or failed_permanent, out of stalls) */
+  workerLost: number;
   /** stuck rows put back to pending */
   reset: number;
   /** stuck rows that ran out of stalls */
@@ -47,12 +54,16 @@ export interface SweeperOptions {
   skipRingKinds?: readonly string[];
   log: Logger;
   intervalMs: number;
+  /** A worker silent this long is dead (JOBS_WORKER_LOST_AFTER_MS). (Default: 10 s.) */
+  workerLostAfterMs?: number | undefined;
   now?: (() => Date) | undefined;
   onPermanentFailure?: PermanentFailureHook | undefined;
 }
 
 export interface Sweeper {
   runOnce(opts?: { now?: Date }): Promise<SweepCounts>;
+  /** Step 0 alone (after each worker heartbeat); null when another worker was doing it. */
+  reapLostWorkers(opts?: { now?: Date }): Promise<JobRow[] | null>;
   /** Sweep now and then every intervalMs until stop(). */
   start(): void;
   /** Sweep as soon as possible (after a LISTEN reconnect). */
@@ -76,17 +87,41 @@ export function createSweeper(opts: SweeperOptions): Sweeper {
   let stopped = true;
   let failures = 0;
 
+  async function hooks(rows: readonly JobRow[], trx: Knex.Transaction): Promise<void> {
+    const hook = opts.onPermanentFailure;
+    if (hook) for (const row of rows) if (row.status === 'failed_permanent') await runPermanentFailureHook(hook, row, trx, opts.log);
+  }
+
+  async function reapIn(trx: Knex.Transaction, at: Date | undefined): Promise<JobRow[]> {
+    const { workers, jobs } = await resetJobsOfLostWorkers(trx, limits, fallback, opts.workerLostAfterMs ?? DEFAULT_WORKER_LOST_AFTER_MS, at);
+    await hooks(jobs, trx);
+    if (workers.length || jobs.length) {
+      opts.log.warn(
+        { workers, jobs: jobs.map((j) => j.id) },
+        `sweeper: ${workers.length} worker(s) stopped heartbeating (${workers.map((w) => `${w.id}: pid ${w.pid} on ${w.host}`).join(', ') || 'already gone'}); ` +
+          `${jobs.length} of their jobs back to pending`,
+      );
+    }
+    return jobs;
+  }
+
+  async function reapLostWorkers(run: { now?: Date } = {}): Promise<JobRow[] | null> {
+    const at = run.now ?? opts.now?.();
+    return opts.db.transaction(async (trx) => ((await tryLockReaper(trx)) ? reapIn(trx, at) : null));
+  }
+
   async function runOnce(run: { now?: Date } = {}): Promise<SweepCounts> {
     const at = run.now ?? opts.now?.();
-    const { locked, moved } = await opts.db.transaction(async (trx) => {
-      if (!(await tryLockSweeper(trx))) return { locked: false, moved: [] };
+    const { locked, lost, moved } = await opts.db.transaction(async (trx) => {
+      if (!(await tryLockSweeper(trx))) return { locked: false, lost: [], moved: [] };
+      const lost = (await tryLockReaper(trx)) ? await reapIn(trx, at) : [];
       const rows = await resetStuckJobs(trx, limits, fallback, at);
-      const hook = opts.onPermanentFailure;
-      if (hook) for (const row of rows) if (row.status === 'failed_permanent') await runPermanentFailureHook(hook, row, trx, opts.log);
-      return { locked: true, moved: rows };
+      await hooks(rows, trx);
+      return { locked: true, lost, moved: rows };
     });
     const counts: SweepCounts = {
       locked,
+      workerLost: lost.length,
       reset: moved.filter((r) => r.status === 'pending').length,
       failedPermanent: moved.filter((r) => r.status === 'failed_permanent').length,
       rerung: 0,
@@ -138,6 +173,7 @@ export function createSweeper(opts: SweeperOptions): Sweeper {
 
   return {
     runOnce,
+    reapLostWorkers,
     start() {
       stopped = false;
       schedule(0);

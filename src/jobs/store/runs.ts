@@ -60,15 +60,15 @@ export async function insertJob(db: Db, job: NewJob): Promise<{ id: number; crea
 }
 
 /** The claim: only a due pending/failed row moves, so a duplicate bell or a second worker gets null. */
-export async function claimJob(db: Db, id: number, token: string, at?: At): Promise<JobRow | null> {
+export async function claimJob(db: Db, id: number, token: string, at?: At, workerId: number | null = null): Promise<JobRow | null> {
   const [row] = await rows<JobRow>(
     db,
     `UPDATE jobs
         SET status = 'processing', claim_token = ?::uuid, attempts = attempts + 1,
-            started_at = ${NOW}, heartbeat_at = ${NOW}
+            started_at = ${NOW}, heartbeat_at = ${NOW}, worker_id = ?
       WHERE id = ? AND status IN ('pending', 'failed') AND scheduled_at <= ${NOW}
       RETURNING *`,
-    [token, ts(at), ts(at), id, ts(at)],
+    [token, ts(at), ts(at), workerId, id, ts(at)],
   );
   return row ?? null;
 }
@@ -79,20 +79,20 @@ export async function claimJob(db: Db, id: number, token: string, at?: At): Prom
  * wait on or deadlock with each other; a skipped row is being claimed (or
  * changed) by someone else, and the caller re-checks it (findJobWait).
  */
-export async function claimJobs(db: Db, claims: readonly { id: number; token: string }[], at?: At): Promise<JobRow[]> {
+export async function claimJobs(db: Db, claims: readonly { id: number; token: string }[], at?: At, workerId: number | null = null): Promise<JobRow[]> {
   if (claims.length === 0) return [];
   return rows<JobRow>(
     db,
     `UPDATE jobs j
         SET status = 'processing', claim_token = c.token, attempts = j.attempts + 1,
-            started_at = ${NOW}, heartbeat_at = ${NOW}
+            started_at = ${NOW}, heartbeat_at = ${NOW}, worker_id = ?
        FROM (SELECT u.id, u.token FROM unnest(?::bigint[], ?::uuid[]) AS u (id, token)
               WHERE u.id IN (SELECT id FROM jobs
                               WHERE id = ANY(?::bigint[]) AND status IN ('pending', 'failed') AND scheduled_at <= ${NOW}
                               ORDER BY id FOR UPDATE SKIP LOCKED)) c
       WHERE j.id = c.id
       RETURNING j.*`,
-    [ts(at), ts(at), claims.map((c) => c.id), claims.map((c) => c.token), claims.map((c) => c.id), ts(at)],
+    [ts(at), ts(at), workerId, claims.map((c) => c.id), claims.map((c) => c.token), claims.map((c) => c.id), ts(at)],
   );
 }
 
@@ -102,30 +102,30 @@ export async function claimJobs(db: Db, claims: readonly { id: number; token: st
  * time, a batched kind's loop (batch-loop.ts) many. SKIP LOCKED: two
  * claimers scanning at once split the due rows instead of waiting.
  */
-export async function claimDueJobs(db: Db, opts: { limit: number; kind?: string }, at?: At): Promise<JobRow[]> {
-  const kind = opts.kind === undefined ? '' : 'AND kind = ?';
+export async function claimDueJobs(db: Db, opts: { limit: number; kinds?: readonly string[]; workerId?: number | null }, at?: At): Promise<JobRow[]> {
+  const kind = opts.kinds === undefined ? '' : 'AND kind = ANY(?::text[])';
   return rows<JobRow>(
     db,
     `UPDATE jobs j
         SET status = 'processing', claim_token = gen_random_uuid(), attempts = j.attempts + 1,
-            started_at = ${NOW}, heartbeat_at = ${NOW}
+            started_at = ${NOW}, heartbeat_at = ${NOW}, worker_id = ?
       WHERE j.id IN (SELECT id FROM jobs
                       WHERE status IN ('pending', 'failed') AND scheduled_at <= ${NOW} ${kind}
                       ORDER BY scheduled_at, id LIMIT ?
                       FOR UPDATE SKIP LOCKED)
         AND j.status IN ('pending', 'failed')
       RETURNING j.*`,
-    [ts(at), ts(at), ts(at), ...(opts.kind === undefined ? [] : [opts.kind]), opts.limit],
+    [ts(at), ts(at), opts.workerId ?? null, ts(at), ...(opts.kinds === undefined ? [] : [opts.kinds]), opts.limit],
   );
 }
 
-/** How long until the next row of `kind` is due (0: one is due now), or null when none waits. */
-export async function findNextDueOfKind(db: Db, kind: string, at?: At): Promise<number | null> {
+/** How long until the next row of these kinds is due (0: one is due now), or null when none waits. */
+export async function findNextDue(db: Db, kinds: readonly string[], at?: At): Promise<number | null> {
   const [row] = await rows<{ wait_ms: string | null }>(
     db,
     `SELECT greatest(0, ceil(extract(epoch FROM min(scheduled_at) - ${NOW}) * 1000))::bigint AS wait_ms
-       FROM jobs WHERE status IN ('pending', 'failed') AND kind = ?`,
-    [ts(at), kind],
+       FROM jobs WHERE status IN ('pending', 'failed') AND kind = ANY(?::text[])`,
+    [ts(at), kinds],
   );
   return row?.wait_ms === null || row?.wait_ms === undefined ? null : Number(row.wait_ms);
 }
@@ -173,7 +173,7 @@ export interface RunEnd {
   at?: At;
   /** Where the row goes. */
   status: 'completed' | 'failed' | 'failed_permanent' | 'pending';
-  outcome: AttemptOutcome;
+  outcome: Exclude<AttemptOutcome, 'worker_lost'>;
   /** Retry or snooze: scheduled_at becomes now + delayMs (database clock unless `at`); null keeps it. */
   delayMs?: number | null;
   /** Snoozed or interrupted runs give their attempt back. */
@@ -220,9 +220,9 @@ export async function endJobRuns(db: Db, ends: readonly RunEnd[], at?: At): Prom
         WHERE j.id = r.id AND j.claim_token = r.token AND j.status = 'processing'
         RETURNING j.*, r.token AS ended_by
      ), history AS (
-       INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, error_class, error, duration_ms)
+       INSERT INTO job_attempts (job_id, attempt, started_at, finished_at, outcome, error_class, error, duration_ms, worker_id)
        SELECT m.id, m.attempts + r.give_back, m.started_at, ${NOW}, r.outcome, r.error_class, r.error,
-              greatest(0, round(extract(epoch FROM ${NOW} - m.started_at) * 1000))::int
+              greatest(0, round(extract(epoch FROM ${NOW} - m.started_at) * 1000))::int, m.worker_id
          FROM moved m JOIN r ON r.id = m.id
      )
      SELECT * FROM moved`,
