@@ -9,7 +9,7 @@ import { migrateLatest } from '../../src/db/migrate.js';
 import { enqueueJob } from '../../src/jobs/store/enqueue.js';
 import { createJobRunner } from '../../src/jobs/runtime/runner.js';
 import { defineJob } from '../../src/jobs/contract/types.js';
-import { REDIS_URL, admin, arg, dbUrl } from './support.js';
+import { REDIS_URL, admin, arg, dbUrl, finish, loadGuard, type Target } from './support.js';
 
 // npm run bench:jobs [-- --jobs 10000 --rate 50,200 --seconds 5 --concurrency 20 --workers 1,4]
 //
@@ -250,6 +250,7 @@ async function main(): Promise<void> {
   const seconds = arg('seconds', 5, { fractions: true });
   const concurrency = arg('concurrency', 20, { fractions: true });
   const runs: Run[] = [];
+  const watch = loadGuard();
   // Latency is measured with the first worker count only: a few jobs a second say nothing about scaling.
   for (const [i, workers] of workerCounts.entries()) runs.push(await measure(workers, { jobs, rates: i === 0 ? rates : [], seconds, concurrency }));
   let out = runs.map((r) => report(r, seconds)).join('');
@@ -258,7 +259,13 @@ async function main(): Promise<void> {
     jobsPerSecondPerAddedWorker: Math.round((runs.at(-1)!.throughput.jobsPerSecond - runs[0]!.throughput.jobsPerSecond) / (runs.at(-1)!.workers - runs[0]!.workers)),
   } : undefined;
   if (scaling) out += `scaling: ${scaling.jobsPerSecondPerAddedWorker} jobs/s per added worker from ${scaling.fromWorkers} to ${scaling.toWorkers} (same Postgres, same ${os.cpus().length} cores)\n`;
-  process.stdout.write(`${out}${JSON.stringify({ runs, scaling, targets: { jobsPerSecond: 3000, p95MsAt200: 20 } })}\n`);
+  process.stdout.write(out);
+  const targets: Record<string, Target> = {};
+  const one = runs.find((r) => r.workers === 1);
+  if (one) targets['one worker >= 3000 no-op jobs/s'] = { met: one.throughput.jobsPerSecond >= 3000, value: `${one.throughput.jobsPerSecond} jobs/s` };
+  const at200 = runs[0]?.latency.find((l) => l.ratePerSecond === 200);
+  if (at200) targets['p95 enqueue-to-start < 20 ms at 200 jobs/s'] = { met: at200.enqueueToStartMs.p95 < 20, value: `${at200.enqueueToStartMs.p95} ms` };
+  finish(watch.stop(), { runs, scaling }, targets);
 }
 
 if (process.argv[2] === '--worker') await worker(process.argv[3]!, process.argv[4]!, Number(process.argv[5]));
