@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium, type Chromium } from './chromium.js';
 import { hashPassword } from '../../src/admin/passwords.js';
 import { insertAdminUser } from '../../src/admin/store.js';
 import { loadConfig } from '../../src/config.js';
@@ -17,7 +17,6 @@ import { quietLog } from '../jobs/support.js';
 // The /admin page in a real headless Chromium (Debian's, driven by
 // playwright-core) against a real `herald serve` server and Postgres.
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
 const PASSWORD = 'correct horse battery';
 
@@ -27,36 +26,26 @@ describe('admin dashboard (headless Chromium)', () => {
   let base: string;
   let context: BrowserContext;
   let page: Page;
-  let profile: string;
+  let browser: Chromium | undefined;
   // Anything the browser refused under the Content-Security-Policy.
   const refusals: string[] = [];
 
   before(async function () {
     this.timeout(60_000);
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`no Chromium at ${CHROMIUM}: this test drives Debian's headless Chromium; install it with \`apt-get install chromium\` (.ci/run does)`);
-    }
     const { db } = t.get();
     await insertAdminUser(db, 'operator', await hashPassword(PASSWORD));
     app = await buildServer({ db, config: loadConfig({ ADMIN_SESSION_SECRET: 'x'.repeat(40) }), log: quietLog, processMetrics: false, plugins: [adminRoutes] });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-chromium-'));
-    // A new empty profile each run (playwright takes it as userDataDir, not as a flag).
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
+    context = browser.context;
     page = await context.newPage();
     page.on('console', (m) => {
       if (/Content Security Policy/i.test(m.text())) refusals.push(m.text());
     });
   });
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await app?.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
 
   it('shows the login page, not the dashboard, without a session', async () => {
@@ -78,9 +67,6 @@ describe('admin dashboard (headless Chromium)', () => {
 
   it('logs in, shows counters, filters by error text and retries a permanently failed job until it is pending', async function () {
     this.timeout(60_000);
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`no Chromium at ${CHROMIUM}: this test drives Debian's headless Chromium; install it with \`apt-get install chromium\` (.ci/run does)`);
-    }
     const { db } = t.get();
     const ok = await enqueueJob(db, 'notify-hmrc', { uploadId: 1 }, { subjectType: 'upload', subjectId: 1 });
     const doomed = await enqueueJob(db, 'notify-hmrc', { uploadId: 2 }, { subjectType: 'upload', subjectId: 2 });

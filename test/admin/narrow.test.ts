@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium, type Chromium } from './chromium.js';
 import { hashPassword } from '../../src/admin/passwords.js';
 import { insertAdminUser } from '../../src/admin/store.js';
 import { loadConfig } from '../../src/config.js';
@@ -21,7 +21,6 @@ import { quietLog } from '../jobs/support.js';
 // table was 3,900 px tall for a few dozen rows); the page itself never
 // scrolls sideways.
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
 const PASSWORD = 'correct horse battery';
 const VIEWPORT = { width: 420, height: 846 };
@@ -53,12 +52,9 @@ describe('admin pages at 420 px (headless Chromium)', function () {
   let base: string;
   let context: BrowserContext;
   let page: Page;
-  let profile: string;
+  let browser: Chromium | undefined;
 
   before(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`no Chromium at ${CHROMIUM}: this test drives Debian's headless Chromium; install it with \`apt-get install chromium\` (.ci/run does)`);
-    }
     const { db } = t.get();
     await insertAdminUser(db, 'operator', await hashPassword(PASSWORD));
     // A full page of jobs with long errors, and a full page of invoices.
@@ -75,14 +71,8 @@ describe('admin pages at 420 px (headless Chromium)', function () {
 
     app = await buildServer({ db, config: loadConfig({ ADMIN_SESSION_SECRET: 'x'.repeat(40) }), log: quietLog, processMetrics: false, plugins: testWiring().routes });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: VIEWPORT,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium(VIEWPORT);
+    context = browser.context;
     page = await context.newPage();
     await page.goto(`${base}/admin/login`);
     await page.fill('input[name=name]', 'operator');
@@ -91,9 +81,8 @@ describe('admin pages at 420 px (headless Chromium)', function () {
     await page.waitForSelector('table#jobs');
   });
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await app?.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
 
   const report = (name: string, m: Measure) =>
