@@ -47,7 +47,10 @@ function toLine(u: Upload): UploadReport['envelopes'][number] {
 }
 
 export function formatUploadReport(r: UploadReport): string {
-  if (r.envelopes.length === 0) return 'no envelopes: no workbasket was READY_FOR_EXPORT\n';
+  // With a worker running, the READY_FOR_EXPORT trigger has usually exported them already.
+  if (r.envelopes.length === 0) {
+    return 'no envelopes: no workbasket was READY_FOR_EXPORT (a running `herald worker` exports them as soon as they are made ready; `herald workbaskets list` shows SENT ones)\n';
+  }
   const lines = r.envelopes.map(
     (e) =>
       `envelope ${e.envelopeId}  ${e.file}  ${e.bytes} bytes  md5 ${e.md5}  s3://${e.bucket}/${e.key}  ` +
