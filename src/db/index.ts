@@ -21,6 +21,11 @@ export function isNodePostgres(db: Knex | Knex.Transaction): boolean {
   return client === 'pg' || client === 'postgres' || client === 'postgresql';
 }
 
+/** A pool of one connection (the embedded database: knex-pglite forces it). */
+export function isSingleConnection(db: Knex): boolean {
+  return ((db.client.config as Knex.Config).pool?.max ?? 10) <= 1;
+}
+
 /**
  * The settings to open a connection of one's own to the same Postgres (LISTEN,
  * after-commit NOTIFY, the migration lock), or null for the embedded database.

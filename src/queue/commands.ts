@@ -6,7 +6,7 @@ import { progressBar } from '../lib/cli/progress.js';
 import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
 import { clearJob, notifyDueJobs, searchJobs } from '../jobs/store/admin.js';
 import type { JobRow, JobStatus } from '../jobs/contract/types.js';
-import { DEFAULT_UNSTICK_AFTER_MS, formatAge, queueStatus, retryTarget, unstick, type RetryTarget } from './operations.js';
+import { DEFAULT_UNSTICK_AFTER_MS, formatAge, liveWorkers, queueStatus, retryTarget, unstick, type RetryTarget } from './operations.js';
 
 // `herald queue ...`: the /admin page's operations from a shell.
 
@@ -53,11 +53,11 @@ export function registerQueueCommands(program: Command, withJobs: WithWiredApp<{
     )
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const s = await withApp(({ db, config }) => queueStatus(db, undefined, { workerLostAfterMs: config.JOBS_WORKER_LOST_AFTER_MS }));
+      const { s, workers } = await withApp(async ({ db, config }) => ({ s: await queueStatus(db), workers: await liveWorkers(db, config.JOBS_WORKER_LOST_AFTER_MS) }));
       if (opts.json) {
         return printJson({
           ...s,
-          workers: s.workers.map((w) => ({
+          workers: workers.map((w) => ({
             id: w.id, pid: w.pid, host: w.host, runner: w.runner, startedAt: w.started_at, heartbeatAt: w.heartbeat_at, heartbeatAgeMs: w.heartbeat_age_ms, running: w.running,
           })),
         });
@@ -68,9 +68,9 @@ export function registerQueueCommands(program: Command, withJobs: WithWiredApp<{
       ].map(String));
       const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
       for (const row of [head, ...lines]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
-      if (s.workers.length === 0) process.stdout.write('\nno herald worker is running: start one with `herald worker`\n');
-      else process.stdout.write(`\n${s.workers.length} live worker(s):\n`);
-      for (const w of s.workers) {
+      if (workers.length === 0) process.stdout.write('\nno herald worker is running: start one with `herald worker`\n');
+      else process.stdout.write(`\n${workers.length} live worker(s):\n`);
+      for (const w of workers) {
         process.stdout.write(
           `worker ${w.id}\t${w.runner}\tpid ${w.pid} on ${w.host}\tup ${formatAge((Date.now() - w.started_at.getTime()) / 1000)}\t` +
             `heartbeat ${(w.heartbeat_age_ms / 1000).toFixed(1)} s ago\tholding ${w.running} job(s)\n`,

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { retryJob, retryJobs, summarizeJobs, unstickJobs, type JobKindSummary } from '../jobs/store/admin.js';
 import type { JobRow } from '../jobs/contract/types.js';
-import { DEFAULT_WORKER_LOST_AFTER_MS, listLiveWorkers, type LiveWorker } from '../jobs/store/workers.js';
+import { listLiveWorkers, type LiveWorker } from '../jobs/store/workers.js';
 
 // The operator's actions, shared by `herald queue ...` and /admin so both do
 // exactly the same thing. Only rows change; workers hear of retried rows
@@ -41,13 +41,15 @@ export async function unstick(db: Knex, olderThanMs = DEFAULT_UNSTICK_AFTER_MS):
 export interface QueueStatus {
   kinds: JobKindSummary[];
   total: Omit<JobKindSummary, 'kind'>;
-  /** Workers heartbeating within JOBS_WORKER_LOST_AFTER_MS (job_workers), oldest first. */
-  workers: LiveWorker[];
 }
 
-export async function queueStatus(db: Knex, at?: Date, opts: { workerLostAfterMs?: number } = {}): Promise<QueueStatus> {
+/** Workers heartbeating within JOBS_WORKER_LOST_AFTER_MS (job_workers), oldest first: `herald queue status` only, not every /admin page. */
+export function liveWorkers(db: Knex, lostAfterMs: number): Promise<LiveWorker[]> {
+  return listLiveWorkers(db, { lostAfterMs });
+}
+
+export async function queueStatus(db: Knex, at?: Date): Promise<QueueStatus> {
   const kinds = await summarizeJobs(db, at);
-  const workers = await listLiveWorkers(db, { lostAfterMs: opts.workerLostAfterMs ?? DEFAULT_WORKER_LOST_AFTER_MS }, at);
   const total = { pending: 0, processing: 0, failed: 0, failed_permanent: 0, completed_today: 0, oldest_pending_s: null as number | null };
   for (const k of kinds) {
     total.pending += k.pending;
@@ -57,7 +59,7 @@ export async function queueStatus(db: Knex, at?: Date, opts: { workerLostAfterMs
     total.completed_today += k.completed_today;
     if (k.oldest_pending_s !== null) total.oldest_pending_s = Math.max(total.oldest_pending_s ?? 0, k.oldest_pending_s);
   }
-  return { kinds, total, workers };
+  return { kinds, total };
 }
 
 /** "3 min", "2 h 5 min": ages for people. */

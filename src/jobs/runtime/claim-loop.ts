@@ -4,7 +4,7 @@ import type { JobRow } from '../contract/types.js';
 // What wakes a loop that claims due rows by scanning for them, many per
 // statement (FOR UPDATE SKIP LOCKED, so workers split them): used for
 // batched kinds (batch-loop.ts, one loop per kind) and for every other kind
-// the runner knows (scan-loop.ts). A pump claims while there is room and
+// the runner knows (startScan in runner.ts). A pump claims while there is room and
 // rows come back full; while maxClaimsInFlight statements are out, wakes
 // that arrive meanwhile (NOTIFYs, finished jobs) fold into the next claim,
 // which is then bigger. After a pump it sleeps until the next row it knows of

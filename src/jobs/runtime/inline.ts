@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isSingleConnection } from '../../db/index.js';
 import pino from 'pino';
 import type { Logger } from '../../log.js';
 import type { Random } from '../contract/backoff.js';
@@ -61,12 +62,12 @@ export async function runJobsInline(db: Knex, definitions: readonly JobDefinitio
   const heartbeatMs = opts.workerHeartbeatMs ?? DEFAULT_WORKER_HEARTBEAT_MS;
   const workerLostAfterMs = opts.workerLostAfterMs ?? DEFAULT_WORKER_LOST_AFTER_MS;
   checkWorkerTimings(heartbeatMs, workerLostAfterMs);
-  const singleConnection = ((db.client.config as Knex.Config).pool?.max ?? 10) <= 1;
+  const singleConnection = isSingleConnection(db);
   // A previous inline run that crashed left rows in processing: reset them first (no bells to ring here).
   const sweeper = createSweeper({ db, definitions, log, intervalMs: 0, now: opts.now, onPermanentFailure: opts.onPermanentFailure, workerLostAfterMs });
   await sweeper.runOnce();
   const registry = createWorkerRegistry({
-    db, runner: 'inline', heartbeatMs, log, now: opts.now, timer: !singleConnection, afterBeat: () => sweeper.reapLostWorkers(),
+    db, runner: 'inline', heartbeatMs, log, now: opts.now, timer: !singleConnection, lostAfterMs: workerLostAfterMs, onReapNeeded: () => sweeper.reapLostWorkers(),
   });
   await registry.start();
   const deps = {

@@ -5,10 +5,11 @@ import { deregisterWorker, heartbeatWorker, registerWorker, type WorkerRunner } 
 export { DEFAULT_WORKER_HEARTBEAT_MS, DEFAULT_WORKER_LOST_AFTER_MS } from '../store/workers.js';
 
 // This process's row in job_workers (decision 0015). Registered before the
-// first claim, refreshed every heartbeatMs, deleted on a clean stop. After
-// each heartbeat `afterBeat` runs: the sweep that resets the jobs of workers
-// whose heartbeats stopped (sweeper.ts, reapLostWorkers), so a SIGKILLed
-// worker's jobs are pending again within lostAfterMs + heartbeatMs.
+// first claim, refreshed every heartbeatMs, deleted on a clean stop. When a
+// heartbeat finds another worker silent for lostAfterMs, or a processing row
+// of a worker that no longer exists, `onReapNeeded` runs: the sweep that
+// resets those jobs (sweeper.ts, reapLostWorkers), so a SIGKILLed worker's
+// jobs are pending again within lostAfterMs + heartbeatMs.
 //
 // A heartbeat that finds the row gone means another worker declared this
 // one dead (a long pause, a lost database connection) and reset its jobs:
@@ -20,13 +21,16 @@ export interface WorkerRegistryOptions {
   db: Knex;
   runner: WorkerRunner;
   heartbeatMs: number;
+  /** A worker silent this long is dead (JOBS_WORKER_LOST_AFTER_MS). */
+  lostAfterMs: number;
   log: Logger;
   now?: (() => Date) | undefined;
   /** false: no timer; the owner calls beat() (the inline runner on one connection, between jobs). */
   timer: boolean;
   /** This worker had been declared dead; it now runs under a new id. */
   onLost?: (newId: number) => void;
-  afterBeat?: () => Promise<unknown>;
+  /** A heartbeat saw a worker silent for lostAfterMs, or a processing row of a worker that is gone. */
+  onReapNeeded?: () => Promise<unknown>;
 }
 
 export interface WorkerRegistry {
@@ -54,13 +58,14 @@ export function createWorkerRegistry(opts: WorkerRegistryOptions): WorkerRegistr
   async function beatOnce(): Promise<void> {
     if (id === null) return;
     try {
-      if (!(await heartbeatWorker(opts.db, id, opts.now?.())) && !stopped) {
+      const beat = await heartbeatWorker(opts.db, id, opts.lostAfterMs, opts.now?.());
+      if (!beat.alive && !stopped) {
         const old = id;
         id = await register();
         log.warn({ oldWorkerId: old, workerId: id }, `worker ${old} had been declared dead by another worker (missed heartbeats) and its jobs reset; registered again as ${id}, aborting what it ran`);
         opts.onLost?.(id);
       }
-      await opts.afterBeat?.();
+      if (beat.reapNeeded) await opts.onReapNeeded?.();
     } catch (err) {
       log.warn({ err, workerId: id }, 'worker heartbeat failed; trying again at the next one');
     }

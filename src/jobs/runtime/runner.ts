@@ -8,7 +8,7 @@ import { startClaimLoop, type ClaimLoop } from './claim-loop.js';
 import { BeeQueueDoorbell } from './bee-doorbell.js';
 import { LocalDoorbell, type Doorbell } from './doorbell.js';
 import { executeJob, type ExecuteDeps, type ExecuteOutcome } from './execute.js';
-import { pgConnectionOf } from '../../db/index.js';
+import { isSingleConnection, pgConnectionOf } from '../../db/index.js';
 import { JobListener } from './listener.js';
 import { RingTimers } from './ring-timers.js';
 import { createBatcher } from '../../lib/batcher.js';
@@ -109,7 +109,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   const listen = (opts.listen ?? true) && connection !== null;
   // PGlite (knex-pglite forces a pool of one) runs jobs one at a time: a
   // handler's transaction would otherwise starve every other job's queries.
-  const singleConnection = ((opts.db.client.config as Knex.Config).pool?.max ?? 10) <= 1;
+  const singleConnection = isSingleConnection(opts.db);
   const concurrency = singleConnection ? 1 : opts.concurrency;
   const abortGraceMs = opts.abortGraceMs ?? 2000;
   const workerHeartbeatMs = opts.workerHeartbeatMs ?? DEFAULT_WORKER_HEARTBEAT_MS;
@@ -231,7 +231,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   // Reset rows become pending, and the jobs_notify trigger announces them to every listener.
   const registry = createWorkerRegistry({
     db: opts.db, runner: 'worker', heartbeatMs: workerHeartbeatMs, log, now: opts.now, timer: true,
-    afterBeat: () => sweeper.reapLostWorkers(),
+    lostAfterMs: workerLostAfterMs, onReapNeeded: () => sweeper.reapLostWorkers(),
     onLost: () => {
       const old = epoch;
       newEpoch();

@@ -60,15 +60,15 @@ export async function insertJob(db: Db, job: NewJob): Promise<{ id: number; crea
 }
 
 /** The claim: only a due pending/failed row moves, so a duplicate bell or a second worker gets null. */
-export async function claimJob(db: Db, id: number, token: string, at?: At, workerId: number | null = null): Promise<JobRow | null> {
+export async function claimJob(db: Db, id: number, token: string, at?: At): Promise<JobRow | null> {
   const [row] = await rows<JobRow>(
     db,
     `UPDATE jobs
         SET status = 'processing', claim_token = ?::uuid, attempts = attempts + 1,
-            started_at = ${NOW}, heartbeat_at = ${NOW}, worker_id = ?
+            started_at = ${NOW}, heartbeat_at = ${NOW}, worker_id = NULL
       WHERE id = ? AND status IN ('pending', 'failed') AND scheduled_at <= ${NOW}
       RETURNING *`,
-    [token, ts(at), ts(at), workerId, id, ts(at)],
+    [token, ts(at), ts(at), id, ts(at)],
   );
   return row ?? null;
 }

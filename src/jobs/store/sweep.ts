@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { NOW, rows, ts, type At, type Db } from './runs.js';
 import type { JobRow } from '../contract/types.js';
+import type { WorkerRow } from './workers.js';
 
 // The sweeper's SQL: stuck-row resets, pages of due rows to re-ring, and the
 // lock that lets one sweeper at a time do the resets.
@@ -90,12 +91,7 @@ export async function resetStuckJobs(
   return moved.map(({ why: _, ...row }) => row);
 }
 
-export interface LostWorker {
-  id: number;
-  pid: number;
-  host: string;
-  heartbeat_at: Date;
-}
+export type LostWorker = Pick<WorkerRow, 'id' | 'pid' | 'host' | 'heartbeat_at'>;
 
 /**
  * Workers that missed their heartbeats for lostAfterMs are deleted, and in
@@ -165,13 +161,16 @@ export async function listDueJobs(
 }
 
 /** Transaction-scoped: held until the caller's transaction ends, so one sweeper runs at a time. */
-export async function tryLockSweeper(trx: Knex.Transaction): Promise<boolean> {
-  const [row] = await rows<{ locked: boolean }>(trx, `SELECT pg_try_advisory_xact_lock(?) AS locked`, [SWEEPER_LOCK_KEY]);
-  return row?.locked === true;
+export function tryLockSweeper(trx: Knex.Transaction): Promise<boolean> {
+  return tryXactLock(trx, SWEEPER_LOCK_KEY);
 }
 
 /** As tryLockSweeper, for resetJobsOfLostWorkers. */
-export async function tryLockReaper(trx: Knex.Transaction): Promise<boolean> {
-  const [row] = await rows<{ locked: boolean }>(trx, `SELECT pg_try_advisory_xact_lock(?) AS locked`, [REAPER_LOCK_KEY]);
+export function tryLockReaper(trx: Knex.Transaction): Promise<boolean> {
+  return tryXactLock(trx, REAPER_LOCK_KEY);
+}
+
+async function tryXactLock(trx: Knex.Transaction, key: number): Promise<boolean> {
+  const [row] = await rows<{ locked: boolean }>(trx, `SELECT pg_try_advisory_xact_lock(?) AS locked`, [key]);
   return row?.locked === true;
 }

@@ -37,9 +37,25 @@ export async function registerWorker(db: Db, w: { pid: number; host: string; run
 }
 
 /** false: the row is gone (another worker declared this one dead and reset its jobs). */
-export async function heartbeatWorker(db: Db, id: number, at?: At): Promise<boolean> {
-  const res = await rows<{ id: string }>(db, `UPDATE job_workers SET heartbeat_at = ${NOW} WHERE id = ? RETURNING id`, [ts(at), id]);
-  return res.length === 1;
+/**
+ * Refreshes this worker's heartbeat and, in the same statement, says whether
+ * its row still exists (false: another worker declared it dead) and whether
+ * the lost-worker reset (sweep.ts resetJobsOfLostWorkers) has work: another
+ * worker silent for lostAfterMs, or a processing row of a worker that no
+ * longer exists. Two cheap EXISTS per beat instead of the reset's locking
+ * transaction on every beat of every worker.
+ */
+export async function heartbeatWorker(db: Db, id: number, lostAfterMs: number, at?: At): Promise<{ alive: boolean; reapNeeded: boolean }> {
+  const [row] = await rows<{ alive: boolean; reap_needed: boolean }>(
+    db,
+    `WITH beat AS (UPDATE job_workers SET heartbeat_at = ${NOW} WHERE id = ? RETURNING id)
+     SELECT EXISTS (SELECT 1 FROM beat) AS alive,
+            EXISTS (SELECT 1 FROM job_workers WHERE id <> ? AND heartbeat_at < ${NOW} - make_interval(secs => ? / 1000.0))
+            OR EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'processing' AND j.worker_id IS NOT NULL
+                          AND NOT EXISTS (SELECT 1 FROM job_workers w WHERE w.id = j.worker_id)) AS reap_needed`,
+    [ts(at), id, id, ts(at), lostAfterMs],
+  );
+  return { alive: row!.alive, reapNeeded: row!.reap_needed };
 }
 
 export async function deregisterWorker(db: Db, id: number): Promise<void> {
