@@ -1,6 +1,7 @@
 import readline from 'node:readline';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliError, printJson, withApp, type WithWiredApp } from '../lib/cli/context.js';
+import { readStdinText } from '../lib/cli/stdin.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { ApiKeyNameTaken, createApiKey } from '../http/api-keys.js';
 import type { JobsRuntime } from '../jobs/runtime/jobs-runtime.js';
@@ -16,12 +17,6 @@ import { changePassword, describeUsers, disableUser, enableUser, UnknownAdminUse
 function userName(value: string): string {
   if (!/^[A-Za-z0-9_.@-]{1,100}$/.test(value)) throw new InvalidArgumentError(`NAME: must be 1 to 100 letters, digits or _ . @ -, got "${value}"`);
   return value;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
 /** Asks on the terminal without echoing what is typed. */
@@ -47,7 +42,7 @@ async function promptHidden(question: string): Promise<string> {
 /** A new password from stdin (--password-stdin) or asked twice on the terminal. */
 async function readNewPassword(fromStdin: boolean | undefined): Promise<string> {
   let password: string;
-  if (fromStdin) password = await readStdin();
+  if (fromStdin) password = await readStdinText();
   else {
     password = await promptHidden('password: ');
     if ((await promptHidden('again: ')) !== password) throw new CliError('password: the two entries differ');

@@ -36,7 +36,8 @@ const invoicesQuery = z.object({
   done: flash,
 });
 
-const notFound = (what: string, field: string) => new HttpError('NOT_FOUND', `${field}: ${what} not found`, { field });
+/** 404 naming the field and what was not found ("upload: upload 7 not found"). */
+export const notFound = (what: string, field: string) => new HttpError('NOT_FOUND', `${field}: ${what} not found`, { field });
 
 export function installInvoicePages(app: FastifyInstance, { db, config }: RouteDeps, kit: AdminPageKit): void {
   const { guarded, guardedPost, chrome, html } = kit;

@@ -14,8 +14,7 @@ import { hashingGate } from './hashing-gate.js';
 import { COOKIE_BASE, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
 import { throttleSettings } from './throttle.js';
 import { listEnvelopeViews } from './store-views.js';
-import { installInvoicePages } from './invoice-routes.js';
-import { HttpError } from '../http/errors.js';
+import { installInvoicePages, notFound } from './invoice-routes.js';
 import { listJobKinds } from '../jobs/store/views.js';
 import { renderTaric } from './view-domain.js';
 import { JOB_STATUSES, PAGE_SIZE, renderBulkActions, renderCounters, renderFilters, renderJobTable } from './view-jobs.js';
@@ -196,7 +195,7 @@ export const adminRoutes: RoutesPlugin = async (app: FastifyInstance, deps: Rout
     const f = req.query as { upload?: number; done?: string };
     const c = chrome(req, reply);
     const rows = await listEnvelopeViews(db, { uploadId: f.upload });
-    if (f.upload !== undefined && rows.length === 0) throw new HttpError('NOT_FOUND', `upload: upload ${f.upload} not found`, { field: 'upload' });
+    if (f.upload !== undefined && rows.length === 0) throw notFound(`upload ${f.upload}`, 'upload');
     const title = f.upload === undefined ? 'TARIC envelopes' : `Upload ${f.upload}`;
     return html(reply, layout(title, renderTaric(rows, c.csrf), { ...c, flash: f.done }));
   });

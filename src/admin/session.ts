@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
+import { sha256Hex } from '../lib/digest.js';
 import { deleteSession, findLiveSession, insertSession } from './session-store.js';
 
 // /admin sessions, server-side (admin_sessions, decision 0012): the cookie
@@ -25,17 +26,16 @@ export function sessionSecret(configured: string | undefined): string {
   return configured ?? crypto.randomBytes(32).toString('hex');
 }
 
-const tokenHash = (token: string) => crypto.createHash('sha256').update(token).digest('hex');
-
 /** Cookie options: also for the CSRF cookie, so both get Secure over TLS. */
 export const COOKIE_BASE = { httpOnly: true, path: '/admin', secure: 'auto' } as const;
 
 export async function startSession(db: Knex, req: FastifyRequest, reply: FastifyReply, who: AdminPrincipal, ttlMs: number, now: Date): Promise<void> {
   // A fresh token on every login: one planted in the browser beforehand (session fixation) is never promoted.
-  await endSession(db, req, reply);
+  const old = req.cookies[SESSION_COOKIE];
+  if (old) await deleteSession(db, sha256Hex(old));
   const token = crypto.randomBytes(32).toString('base64url');
   await insertSession(db, {
-    tokenHash: tokenHash(token),
+    tokenHash: sha256Hex(token),
     ...(who.kind === 'user' ? { userId: who.id } : { apiKeyId: who.id }),
     address: req.ip,
     createdAt: now,
@@ -46,7 +46,7 @@ export async function startSession(db: Knex, req: FastifyRequest, reply: Fastify
 
 export async function endSession(db: Knex, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   const token = req.cookies[SESSION_COOKIE];
-  if (token) await deleteSession(db, tokenHash(token));
+  if (token) await deleteSession(db, sha256Hex(token));
   reply.clearCookie(SESSION_COOKIE, { ...COOKIE_BASE, sameSite: 'lax' });
 }
 
@@ -54,7 +54,7 @@ export async function readSession(db: Knex, req: FastifyRequest, now: Date): Pro
   const token = req.cookies[SESSION_COOKIE];
   // 32 random bytes in base64url; anything else (an old signed cookie, junk) is no session.
   if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) return null;
-  const row = await findLiveSession(db, tokenHash(token), now);
+  const row = await findLiveSession(db, sha256Hex(token), now);
   if (!row) return null;
   if (row.user_id !== null) return { kind: 'user', id: row.user_id, name: row.user_name! };
   return { kind: 'key', id: row.api_key_id!, name: `key ${row.key_name!}` };

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { LegalStatus } from '../providers/store.js';
 
 // Read-only listings for the Invoices and Reports pages. They read tables of
 // src/invoices, src/providers and src/reports for display only; every change
@@ -20,7 +21,7 @@ export interface InvoiceViewRow {
   request_id: string | null;
   document_id: number | null;
   document_status: string | null;
-  legal_status: string | null;
+  legal_status: LegalStatus | null;
   document_error: string | null;
   next_step: string | null;
   needs_attention_at: Date | null;

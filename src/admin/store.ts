@@ -23,11 +23,6 @@ export async function findActiveAdminUser(db: Db, name: string): Promise<AdminUs
   return (rows[0] as AdminUserRow | undefined) ?? null;
 }
 
-export async function getActiveAdminUser(db: Db, id: number): Promise<AdminUserRow | null> {
-  const { rows } = await db.raw(`SELECT * FROM admin_users WHERE id = ? AND disabled_at IS NULL`, [id]);
-  return (rows[0] as AdminUserRow | undefined) ?? null;
-}
-
 /** A user by name, active or not (for `herald admin` commands). */
 export async function findAdminUserByName(db: Db, name: string): Promise<AdminUserRow | null> {
   const { rows } = await db.raw(`SELECT * FROM admin_users WHERE name = ?`, [name]);
@@ -63,9 +58,4 @@ export async function grantApiKeyScope(db: Db, keyId: number, scope: 'admin' | '
 export async function findAdminApiKeyByHash(db: Db, keyHash: string): Promise<{ id: number; name: string } | null> {
   const { rows } = await db.raw(`SELECT id, name FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL AND 'admin' = ANY(scopes)`, [keyHash]);
   return (rows[0] as { id: number; name: string } | undefined) ?? null;
-}
-
-export async function isAdminApiKeyActive(db: Db, id: number): Promise<boolean> {
-  const { rows } = await db.raw(`SELECT 1 FROM api_keys WHERE id = ? AND revoked_at IS NULL AND 'admin' = ANY(scopes)`, [id]);
-  return rows.length > 0;
 }

@@ -1,3 +1,4 @@
+import { AUTHORIZED_LEGAL_STATUSES } from '../providers/store.js';
 import { actionButton, esc, q, scrollBox, statusBadge } from './html.js';
 import type { InvoiceViewRow, ReportViewRow } from './store-invoices.js';
 import type { InvoiceRequestViewRow } from './store-views.js';
@@ -12,7 +13,7 @@ const requestHref = (id: string) => `/admin/invoices${q({ request: id })}`;
 function pdfCell(r: InvoiceViewRow): string {
   if (r.pdf_bytes !== null) return `<a href="${invoiceHref(r.id)}/pdf">PDF</a> <span class="hook">${esc(r.pdf_bytes)} B</span>`;
   if (r.document_id === null) return '';
-  return r.legal_status === 'PAC_AUTHORIZED' || r.legal_status === 'DGI_AUTHORIZED' ? '<span class="red">missing</span>' : '<span class="hook">not yet</span>';
+  return r.legal_status !== null && AUTHORIZED_LEGAL_STATUSES.has(r.legal_status) ? '<span class="red">missing</span>' : '<span class="hook">not yet</span>';
 }
 
 export function renderInvoiceTable(rows: InvoiceViewRow[], csrf: string, back: string): string {

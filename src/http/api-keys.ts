@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { isUniqueViolation } from '../db/errors.js';
+import { sha256Hex } from '../lib/digest.js';
 import { findActiveApiKeyByHash, insertApiKey } from './store.js';
 
 // API keys: "hk_" + 32 random bytes (base64url). Only the SHA-256 is stored.
@@ -23,7 +24,7 @@ export class ApiKeyNameTaken extends Error {
 }
 
 export function hashApiKey(key: string): string {
-  return crypto.createHash('sha256').update(key).digest('hex');
+  return sha256Hex(key);
 }
 
 /** Creates a key; the plain key is returned once and never stored. */

@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { digestMatches, sha256Hex } from '../lib/digest.js';
 import { HttpError } from './errors.js';
 import { countJobsByKindAndStatus, jobAttemptsAfter, lastJobAttemptId, oldestDueAgeByKind } from '../jobs/store/views.js';
 
@@ -35,15 +35,15 @@ export interface MetricsOptions {
   now?: () => number;
 }
 
-/** Bearer token check in constant time (digests: equal length whatever was sent). */
-export function bearerMatches(header: string | undefined, token: string): boolean {
+/** Bearer token check in constant time against the token's digest (taken once, at start). */
+function bearerMatches(header: string | undefined, tokenDigest: string): boolean {
   const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-  const digest = (s: string) => crypto.createHash('sha256').update(s).digest();
-  return crypto.timingSafeEqual(digest(m?.[1] ?? ''), digest(token)) && !!m;
+  return digestMatches(m?.[1] ?? '', tokenDigest) && !!m;
 }
 
 export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Registry {
   const { db } = opts;
+  const tokenDigest = opts.token ? sha256Hex(opts.token) : null;
   const registry = new Registry();
   if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'herald_' });
 
@@ -166,7 +166,7 @@ export function installMetrics(app: FastifyInstance, opts: MetricsOptions): Regi
     httpDuration.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
   app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (req, reply) => {
-    if (opts.token && !bearerMatches(req.headers.authorization, opts.token)) {
+    if (tokenDigest && !bearerMatches(req.headers.authorization, tokenDigest)) {
       throw new HttpError('UNAUTHORIZED', 'missing or wrong metrics token: send Authorization: Bearer <METRICS_TOKEN>', { field: 'authorization' });
     }
     await fresh();

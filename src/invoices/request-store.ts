@@ -61,17 +61,20 @@ export type StoredRequest = Pick<InvoiceRequestRow, 'id' | 'created_at'>;
  * request's job row in this same statement. Prepared (src/db/prepared.ts):
  * this is the submit path's only statement.
  */
+/** The submit statement: $1 is a jsonb array of requests with their ids (scripts/bench/submit.ts runs it through pgbench too). */
+export const INSERT_INVOICE_REQUESTS_SQL = `INSERT INTO invoice_requests (id, caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
+     SELECT v.id, v.caller, v.idempotency_key, v.body_hash, v.payload, v.supplier_party_id, v.client_party_id
+       FROM jsonb_to_recordset($1::jsonb) AS v (id uuid, caller text, idempotency_key text, body_hash text,
+                                                payload jsonb, supplier_party_id int, client_party_id int)
+     ON CONFLICT ON CONSTRAINT ux_invoice_requests_idempotency DO NOTHING
+     RETURNING id, created_at`;
+
 export async function insertInvoiceRequests(db: Knex, reqs: readonly NewInvoiceRequest[]): Promise<(StoredRequest | null)[]> {
   const withIds = reqs.map((r) => ({ ...r, id: crypto.randomUUID() }));
   const rows = await queryPrepared<StoredRequest>(
     db,
     'herald_insert_invoice_requests',
-    `INSERT INTO invoice_requests (id, caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
-     SELECT v.id, v.caller, v.idempotency_key, v.body_hash, v.payload, v.supplier_party_id, v.client_party_id
-       FROM jsonb_to_recordset($1::jsonb) AS v (id uuid, caller text, idempotency_key text, body_hash text,
-                                                payload jsonb, supplier_party_id int, client_party_id int)
-     ON CONFLICT ON CONSTRAINT ux_invoice_requests_idempotency DO NOTHING
-     RETURNING id, created_at`,
+    INSERT_INVOICE_REQUESTS_SQL,
     [JSON.stringify(withIds)],
   );
   const byId = new Map(rows.map((r) => [r.id, r]));

@@ -180,6 +180,6 @@ async function syncInvoiceRoutes(base: FastifyInstance, { db, now }: RouteDeps):
 }
 
 /** Where GET finds an invoice: numbers are unique per supplier, so the supplier goes with it. */
-export function invoiceLocation(invoiceNumber: string, supplierId: number): string {
+function invoiceLocation(invoiceNumber: string, supplierId: number): string {
   return `/api/v1/invoices/${encodeURIComponent(invoiceNumber)}?supplierId=${supplierId}`;
 }

@@ -11,7 +11,7 @@ import { classifyProviderError, ProviderHttpError } from './classify.js';
 // docs/decisions/0013-pdf-origins-and-webhook-secrets.md.
 
 /** Redirects followed within allowed origins (a CDN hop or two; a loop ends here). */
-export const MAX_PDF_REDIRECTS = 3;
+const MAX_PDF_REDIRECTS = 3;
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 const PDF_MAGIC = '%PDF-';
 

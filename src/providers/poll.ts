@@ -7,7 +7,7 @@ import { classifyProviderError } from './classify.js';
 import { attachPdf, pdfFailureFields } from './pdf.js';
 import type { ProviderServices } from './services.js';
 import { getDocumentsForPoll, recordPolls, type PollDocument, type PollSeen } from './poll-store.js';
-import { markNeedsAttention, type LegalStatus, type ProviderDocument } from './store.js';
+import { AUTHORIZED_LEGAL_STATUSES, markNeedsAttention, type ProviderDocument } from './store.js';
 
 // provider-poll: the fallback for lost webhooks. One job row per document
 // and polling round, snoozed PROVIDER_POLL_INTERVAL_MS between attempts: the
@@ -19,8 +19,6 @@ import { markNeedsAttention, type LegalStatus, type ProviderDocument } from './s
 // when the status is terminal and, for an authorized document, its PDF is
 // filed; or after PROVIDER_POLL_ATTEMPTS polls, with a warning and the
 // document marked for attention.
-
-const AUTHORIZED: ReadonlySet<LegalStatus> = new Set(['PAC_AUTHORIZED', 'DGI_AUTHORIZED']);
 
 export interface PollContext {
   signal: AbortSignal;
@@ -91,7 +89,7 @@ export async function pollMany(db: Knex, services: ProviderServices, payloads: r
     }
     const status = answer.status ?? null;
     seen.push({ id: doc.id, generation: doc.poll_generation, seen: doc.poll_attempts, legalStatus: status?.legalStatus ?? null, cufe: status?.cufe ?? null });
-    polled.push({ index, doc, pdfUrl: status && AUTHORIZED.has(status.legalStatus) ? (status.pdfUrl ?? null) : null });
+    polled.push({ index, doc, pdfUrl: status && AUTHORIZED_LEGAL_STATUSES.has(status.legalStatus) ? (status.pdfUrl ?? null) : null });
   }
   const recorded = new Map((await recordPolls(db, seen)).map((d) => [d.id, d]));
 

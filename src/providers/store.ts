@@ -13,6 +13,8 @@ export type AttachmentSource = 'webhook' | 'poll' | 'manual';
 
 export const LEGAL_STATUSES: readonly LegalStatus[] = ['REGISTERED', 'PAC_AUTHORIZED', 'DGI_AUTHORIZED', 'PAC_REJECTED', 'DGI_REJECTED'];
 export const TERMINAL_LEGAL_STATUSES: ReadonlySet<LegalStatus> = new Set(['DGI_AUTHORIZED', 'PAC_REJECTED', 'DGI_REJECTED']);
+/** Statuses under which the authority's PDF exists and is fetched. */
+export const AUTHORIZED_LEGAL_STATUSES: ReadonlySet<LegalStatus> = new Set(['PAC_AUTHORIZED', 'DGI_AUTHORIZED']);
 
 export function isLegalStatus(s: unknown): s is LegalStatus {
   return typeof s === 'string' && (LEGAL_STATUSES as readonly string[]).includes(s);

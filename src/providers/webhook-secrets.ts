@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { DbOrTrx } from '../db/index.js';
+import { digestMatches, sha256Hex } from '../lib/digest.js';
 
 // Per-company webhook secrets (provider_webhook_secrets, migration 0015).
 // Only SHA-256 digests are stored: the PAC presents the secret on every
@@ -33,21 +34,9 @@ export function toInfo(r: WebhookSecretRow): WebhookSecretInfo {
   return { companyId: r.company_id, previousValidUntil, createdAt: r.created_at, updatedAt: r.updated_at };
 }
 
-export function secretDigest(secret: string): string {
-  return crypto.createHash('sha256').update(secret, 'utf8').digest('hex');
-}
-
 /** 32 random bytes, base64url: what `herald webhooks set-secret` hands out unless given one. */
 export function generateSecret(): string {
   return crypto.randomBytes(32).toString('base64url');
-}
-
-/** Constant-time comparison of a presented secret with a stored digest. */
-export function digestMatches(given: string, digest: string | null): boolean {
-  if (!digest) return false;
-  const a = crypto.createHash('sha256').update(given, 'utf8').digest();
-  const b = Buffer.from(digest, 'hex');
-  return b.length === a.length && crypto.timingSafeEqual(a, b);
 }
 
 /**
@@ -65,7 +54,7 @@ export async function setWebhookSecret(db: DbOrTrx, companyId: string, secret: s
            previous_valid_until = CASE WHEN ?::bigint > 0 THEN now() + make_interval(secs => ?::bigint / 1000.0) END,
            updated_at = now()
      RETURNING *`,
-    [companyId, secretDigest(secret), keepPreviousMs, keepPreviousMs, keepPreviousMs],
+    [companyId, sha256Hex(secret), keepPreviousMs, keepPreviousMs, keepPreviousMs],
   );
   return rows[0] as WebhookSecretRow;
 }
@@ -97,5 +86,5 @@ export async function webhookSecretAccepted(db: DbOrTrx, companyId: string | nul
     // Both compared, so the timing does not tell which one matched.
     if (row) return [digestMatches(given, row.secret_sha256), digestMatches(given, row.previous)].some(Boolean);
   }
-  return !!globalSecret && digestMatches(given, secretDigest(globalSecret));
+  return !!globalSecret && digestMatches(given, sha256Hex(globalSecret));
 }
