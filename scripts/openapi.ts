@@ -11,7 +11,7 @@ import { createLogger } from '../src/log.js';
 // listening and without a database: building routes runs no query, and the
 // pg pool connects only on its first query. `npm run lint:openapi` lints it.
 
-export async function openApiDocument(): Promise<unknown> {
+async function openApiDocument(): Promise<unknown> {
   const config = loadConfig({});
   const log = createLogger('silent');
   const db = knex({ client: 'pg', connection: 'postgres://127.0.0.1:1/unused', pool: { min: 0, max: 1 } });

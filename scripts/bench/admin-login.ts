@@ -6,7 +6,7 @@ import { insertAdminUser } from '../../src/admin/store.js';
 import { loadConfig } from '../../src/config.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { buildServer } from '../../src/http/server.js';
-import { admin, arg, dbUrl } from './support.js';
+import { admin, arg, dbUrl, finish, loadGuard, quantile, type Target } from './support.js';
 
 // A login flood against /admin (issue 12: 80 concurrent logins made single
 // requests take 28 s). For each case, --logins (default 80) POST
@@ -31,13 +31,13 @@ const cases: { label: string; env: Record<string, string>; spread: boolean }[] =
   },
 ];
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-
 await admin(`CREATE DATABASE ${name}`);
 const db = knexFactory({ client: 'pg', connection: dbUrl(name), pool: { min: 0, max: 20 } });
 try {
   await migrateLatest(db);
   await insertAdminUser(db, 'operator', await hashPassword('correct horse battery'));
+  const watch = loadGuard();
+  const results: { label: string; seconds: number; answers: Record<string, number>; healthMedianMs: number; ownLogin: { status: number; ms: number } }[] = [];
   for (const c of cases) {
     await db.raw('DELETE FROM admin_login_throttle; DELETE FROM admin_sessions');
     const config = loadConfig({}, { HTTP_TRUST_PROXY: 'loopback', ADMIN_SESSION_SECRET: 'x'.repeat(40), ...c.env });
@@ -80,11 +80,19 @@ try {
     health.sort((a, b) => a - b);
     console.log(
       `${c.label}: ${LOGINS} logins in ${seconds.toFixed(2)} s (${counts.map(([s, n]) => `${n}x ${s}`).join(', ')}); ` +
-        `GET /health during it: ${health.length} asked, median ${pct(health, 50).toFixed(0)} ms, max ${health.at(-1)!.toFixed(0)} ms; ` +
+        `GET /health during it: ${health.length} asked, median ${quantile(health, 0.5).toFixed(0)} ms, max ${health.at(-1)!.toFixed(0)} ms; ` +
         `the operator's own login: ${mine.status} in ${mine.ms.toFixed(0)} ms`,
     );
+    results.push({ label: c.label, seconds: +seconds.toFixed(2), answers: Object.fromEntries(counts), healthMedianMs: +quantile(health, 0.5).toFixed(1), ownLogin: { status: mine.status, ms: Math.round(mine.ms) } });
     await app.close();
   }
+  // The README's targets: the throttle lets at most 6 passwords be checked; /health is not starved.
+  const [throttled] = results;
+  const targets: Record<string, Target> = {
+    'one user and address: at most 6 password checks': { met: (throttled!.answers['401'] ?? 0) <= 6, value: `${throttled!.answers['401'] ?? 0} checked` },
+    '/health median < 50 ms during the floods': { met: results.every((r) => r.healthMedianMs < 50), value: results.map((r) => `${r.healthMedianMs} ms`).join(', ') },
+  };
+  finish(watch.stop(), { logins: LOGINS, cases: results }, targets);
 } finally {
   await db.destroy();
   await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { admin, arg, dbUrl, finish, loadGuard, type Target } from './support.js';
+import { admin, arg, dbUrl, finish, loadGuard, quantile, type Target } from './support.js';
 
 // npm run bench:cli [-- --runs 15 --entry bin/herald.js]
 //
@@ -36,9 +36,6 @@ const CASES: Case[] = [
   { name: 'herald queue status', args: ['queue', 'status'], target: 1 },
 ];
 
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
 
 function once(args: string[], env: NodeJS.ProcessEnv): { wall: number; cpu: number } {
   const started = process.hrtime.bigint();

@@ -38,7 +38,7 @@ import { HERALD_ENVELOPE_XSD } from '../../src/taric/envelope/xsd.js';
 import type { SourceTransaction } from '../../src/taric/model.js';
 import { insertRecords, insertTransactions, insertWorkbasket, setWorkbasketStatusIf } from '../../src/taric/store.js';
 import { sampleTransactions } from '../../test/taric/support/sample-records.js';
-import { admin, dbUrl, formatLoad, judge, loadGuard, REDIS_URL, type LoadReport } from './support.js';
+import { admin, dbUrl, finish, formatLoad, loadGuard, REDIS_URL, type LoadReport, type Target } from './support.js';
 
 // This script runs compiled (dist/scripts/bench/export.js), so the worker is dist/src/cli/main.js.
 const WORKER_ENTRY = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -339,27 +339,20 @@ function printSize(r: SizeResult): void {
 // ---- targets -----------------------------------------------------------------
 
 const final = overall.stop();
-const targets: Record<string, string> = {};
+const targets: Record<string, Target> = {};
 const at40 = results.find((r) => Math.abs(r.megabytes - 40) < 2);
-if (at40?.ratio != null) targets['40 MB end to end <= 2.0x xmllint'] = `${judge(at40.ratio <= 2.0, at40.load)} (${at40.ratio})`;
+if (at40?.ratio != null) targets['40 MB end to end <= 2.0x xmllint'] = { met: at40.ratio <= 2.0, value: String(at40.ratio) };
 const sorted = [...results].sort((a, b) => a.megabytes - b.megabytes);
 for (let i = 1; i < sorted.length; i++) {
   const a = sorted[i - 1]!;
   const b = sorted[i]!;
   // Time per data ratio scaled to "2x the data": (tb/ta) / (mb/ma) * 2 <= 2.2.
   const growth = (b.seconds / a.seconds) * (a.megabytes / b.megabytes);
-  const quiet = { ...final, quiet: a.load.quiet && b.load.quiet };
-  targets[`${a.megabytes} -> ${b.megabytes} MB linear (time ratio / data ratio <= 1.1)`] = `${judge(growth <= 1.1, quiet)} (${growth.toFixed(2)})`;
+  targets[`${a.megabytes} -> ${b.megabytes} MB linear (time ratio / data ratio <= 1.1)`] = { met: growth <= 1.1, value: growth.toFixed(2) };
 }
 const largest = Math.max(...results.map((r) => r.largestEnvelopeMb));
 const peak = Math.max(...results.map((r) => r.peakRssMb));
-targets['worker peak RSS <= 3x the largest envelope'] = `${judge(peak <= 3 * largest, final)} (${peak} MB, ${(peak / largest).toFixed(2)}x)`;
-for (const [k, v] of Object.entries(targets)) process.stdout.write(`target ${k}: ${v}\n`);
-process.stdout.write(`${formatLoad(final)}${final.quiet ? '' : ': the machine was busier than its cores, so no target is called met'}\n`);
-process.stdout.write(
-  `${JSON.stringify({
-    sizes: results.map((r) => ({ megabytes: r.megabytes, seconds: r.seconds, xmllintSeconds: r.xmllintSeconds, ratio: r.ratio, peakRssMb: r.peakRssMb, envelopes: r.envelopes, mbPerSecond: r.mbPerSecond, load1m: +r.load.peak1m.toFixed(2) })),
-    targets,
-    load: { before: final.before, after: final.after, peak1m: final.peak1m, cores: final.cores, quiet: final.quiet },
-  })}\n`,
-);
+targets['worker peak RSS <= 3x the largest envelope'] = { met: peak <= 3 * largest, value: `${peak} MB, ${(peak / largest).toFixed(2)}x` };
+finish(final, {
+  sizes: results.map((r) => ({ megabytes: r.megabytes, seconds: r.seconds, xmllintSeconds: r.xmllintSeconds, ratio: r.ratio, peakRssMb: r.peakRssMb, envelopes: r.envelopes, mbPerSecond: r.mbPerSecond, load1m: +r.load.peak1m.toFixed(2) })),
+}, targets);

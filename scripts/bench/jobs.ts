@@ -9,7 +9,7 @@ import { migrateLatest } from '../../src/db/migrate.js';
 import { enqueueJob } from '../../src/jobs/store/enqueue.js';
 import { createJobRunner } from '../../src/jobs/runtime/runner.js';
 import { defineJob } from '../../src/jobs/contract/types.js';
-import { REDIS_URL, admin, arg, dbUrl, finish, loadGuard, type Target } from './support.js';
+import { REDIS_URL, admin, arg, argList, dbUrl, finish, loadGuard, quantile, type Target } from './support.js';
 
 // npm run bench:jobs [-- --jobs 10000 --rate 50,200 --seconds 5 --concurrency 20 --workers 1,4]
 //
@@ -84,7 +84,7 @@ async function latencies(db: Knex, fromId: number): Promise<{ p50: number; p95: 
   return { p50: p50!, p95: p95!, p99: p99!, max: Math.round(rows[0].max * 10) / 10 };
 }
 
-const pct = (sorted: number[], p: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! * 10) / 10;
+const pct = (sorted: number[], q: number) => Math.round(quantile(sorted, q) * 10) / 10;
 
 /** One latency run: enqueueJob() one row per transaction at `rate`/s, plus the bare-commit floor at that rate. */
 async function latencyAt(db: Knex, rate: number, seconds: number) {
@@ -242,11 +242,8 @@ function report(r: Run, seconds: number): string {
 
 async function main(): Promise<void> {
   const jobs = arg('jobs', 10_000, { fractions: true });
-  const list = (name: string, dflt: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1]! : dflt).split(',').map(Number);
-  const rates = list('rate', '50,200');
-  if (rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error('--rate must be positive numbers, comma-separated');
-  const workerCounts = list('workers', '1');
-  if (workerCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--workers must be whole numbers >= 1, comma-separated (e.g. 1,4)');
+  const rates = argList('rate', [50, 200], (r) => Number.isFinite(r) && r > 0, 'positive numbers');
+  const workerCounts = argList('workers', [1], (n) => Number.isInteger(n) && n >= 1, 'whole numbers >= 1 (e.g. 1,4)');
   const seconds = arg('seconds', 5, { fractions: true });
   const concurrency = arg('concurrency', 20, { fractions: true });
   const runs: Run[] = [];

@@ -7,7 +7,7 @@ import pg from 'pg';
 import '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { startPacSandbox } from '../../src/sandbox/pac.js';
-import { ADMIN_URL, REDIS_URL, arg, finish, loadGuard } from './support.js';
+import { ADMIN_URL, REDIS_URL, arg, finish, loadGuard, quantile } from './support.js';
 
 // npm run bench:poller [-- --documents 10000 --seconds 60 --concurrency 50]
 // (or: tsx scripts/bench/poller.ts [--compiled] ...)
@@ -30,10 +30,6 @@ import { ADMIN_URL, REDIS_URL, arg, finish, loadGuard } from './support.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const INTERVAL_MS = 5_000;
 const WARMUP_MS = 10_000;
-
-function pct(sorted: Float64Array, p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
-}
 
 async function main(): Promise<void> {
   const documents = arg('documents', 10_000);
@@ -151,7 +147,7 @@ async function main(): Promise<void> {
       polls,
       pollsPerSecond: Math.round(polls / elapsed),
       neededPollsPerSecond: Math.round(documents / (INTERVAL_MS / 1000)),
-      latenessMs: { p50: Math.round(pct(sorted, 50)), p90: Math.round(pct(sorted, 90)), p99: Math.round(pct(sorted, 99)) },
+      latenessMs: { p50: Math.round(quantile(sorted, 0.5)), p90: Math.round(quantile(sorted, 0.9)), p99: Math.round(quantile(sorted, 0.99)) },
       workerPeakRssMb: Math.round(peakKb / 1024),
       pollJobs: Object.fromEntries(rows.map((r: { status: string; n: number }) => [r.status, r.n])),
     };

@@ -8,8 +8,9 @@ import knexFactory from 'knex';
 import '../../src/db/index.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { createApiKey } from '../../src/http/api-keys.js';
+import { INSERT_INVOICE_REQUESTS_SQL } from '../../src/invoices/request-store.js';
 import { insertParty } from '../../src/invoices/store.js';
-import { admin, arg, benchInvoiceBody, dbUrl, finish, loadGuard, type Target as Verdict } from './support.js';
+import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, loadGuard, type Target as Verdict } from './support.js';
 
 // npm run bench:submit [-- --seconds 10 --connections 10,32,64 --autocannon]
 // (builds, then serves the compiled dist/ with --compiled; load from wrk when
@@ -61,17 +62,14 @@ async function startServer(): Promise<{ child: ChildProcess; url: string }> {
 }
 
 /**
- * Herald's own submit statement (src/invoices/request-store.ts) for one request per
+ * Herald's own submit statement (INSERT_INVOICE_REQUESTS_SQL) for one request per
  * transaction, as pgbench runs it: the invoice_requests row, its job row
  * written by the trigger, and the job's NOTIFY. What storing a request costs
  * Postgres without Herald's batching.
  */
 function heraldStatement(payload: string, supplierId: number, clientId: number): string {
   const row = `'[{"id":"' || gen_random_uuid() || '","caller":"pgbench","idempotency_key":null,"body_hash":null,"payload":${payload.replace(/'/g, "''")},"supplier_party_id":${supplierId},"client_party_id":${clientId}}]'`;
-  return `INSERT INTO invoice_requests (id, caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
- SELECT v.id, v.caller, v.idempotency_key, v.body_hash, v.payload, v.supplier_party_id, v.client_party_id
-   FROM jsonb_to_recordset((${row})::jsonb) AS v (id uuid, caller text, idempotency_key text, body_hash text, payload jsonb, supplier_party_id int, client_party_id int)
- ON CONFLICT ON CONSTRAINT ux_invoice_requests_idempotency DO NOTHING RETURNING id, created_at;`.replace(/\n/g, ' ');
+  return `${INSERT_INVOICE_REQUESTS_SQL.replace(/\s+/g, ' ').replace('$1', () => `(${row})`)};`;
 }
 
 function runPgbench(seconds: number, connections: number, payload: string, sql = `INSERT INTO bench_pgbench_requests (payload) VALUES ('${payload.replace(/'/g, "''")}');`): number {
@@ -149,14 +147,6 @@ async function runWrk(t: Target, connections: number, duration: number): Promise
   }
 }
 
-function connectionCounts(): number[] {
-  const i = process.argv.indexOf('--connections');
-  const raw = i < 0 ? '10,32,64' : (process.argv[i + 1] ?? '');
-  const counts = raw.split(',').map(Number);
-  if (counts.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error('--connections must be positive whole numbers, comma-separated');
-  return counts;
-}
-
 /** One snapshot for both counts (requests still in flight may commit between two queries). */
 async function counts2(db: knexFactory.Knex): Promise<{ stored: number; jobs: number }> {
   const counted = await db.raw(`SELECT (SELECT count(*) FROM invoice_requests)::int AS stored, (SELECT count(*) FROM jobs)::int AS jobs`);
@@ -165,7 +155,7 @@ async function counts2(db: knexFactory.Knex): Promise<{ stored: number; jobs: nu
 
 async function main(): Promise<void> {
   const seconds = arg('seconds', 10);
-  const counts = connectionCounts();
+  const counts = argList('connections', [10, 32, 64], (n) => Number.isInteger(n) && n > 0, 'positive whole numbers');
   await admin(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
   await admin(`CREATE DATABASE ${DB_NAME}`);
   const db = knexFactory({ client: 'pg', connection: dbUrl(DB_NAME), pool: { min: 0, max: 2 } });

@@ -17,6 +17,20 @@ export function arg(name: string, dflt: number, opts: { fractions?: boolean } = 
   return n;
 }
 
+/** `--name a,b,c` from the command line as numbers (each checked by `ok`, named in `what`), or the default. */
+export function argList(name: string, dflt: number[], ok: (n: number) => boolean, what: string): number[] {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return dflt;
+  const list = (process.argv[i + 1] ?? '').split(',').map(Number);
+  if (list.some((n) => !ok(n))) throw new Error(`--${name} must be ${what}, comma-separated`);
+  return list;
+}
+
+/** The q-quantile (0..1) of ascending values: the value at index floor(q * n), the last for q = 1. */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN;
+}
+
 /** The GenerateInvoiceRequest body the invoice benchmarks send: two lines, one with a discount. */
 export function benchInvoiceBody(supplierId: number, clientId: number) {
   return {
