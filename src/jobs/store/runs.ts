@@ -103,20 +103,15 @@ export async function claimJobs(db: Db, claims: readonly { id: number; token: st
  * claimers scanning at once split the due rows instead of waiting.
  */
 export async function claimDueJobs(db: Db, opts: { limit: number; kinds?: readonly string[]; workerId?: number | null }, at?: At): Promise<JobRow[]> {
-  const kind = opts.kinds === undefined ? '' : 'AND kind = ANY(?::text[])';
-  return rows<JobRow>(
-    db,
-    `UPDATE jobs j
-        SET status = 'processing', claim_token = gen_random_uuid(), attempts = j.attempts + 1,
-            started_at = ${NOW}, heartbeat_at = ${NOW}, worker_id = ?
-      WHERE j.id IN (SELECT id FROM jobs
-                      WHERE status IN ('pending', 'failed') AND scheduled_at <= ${NOW} ${kind}
-                      ORDER BY scheduled_at, id LIMIT ?
-                      FOR UPDATE SKIP LOCKED)
-        AND j.status IN ('pending', 'failed')
-      RETURNING j.*`,
-    [ts(at), ts(at), opts.workerId ?? null, ts(at), ...(opts.kinds === undefined ? [] : [opts.kinds]), opts.limit],
-  );
+  // The UPDATE ... FOR UPDATE SKIP LOCKED lives in herald_claim_due_jobs
+  // (migrations/0016_jobs_claim_plan.ts), which pins its plan to the ordered
+  // walk of ix_jobs_due whatever the statistics say.
+  return rows<JobRow>(db, `SELECT * FROM herald_claim_due_jobs(?::timestamptz, ?::bigint, ?::text[], ?::integer)`, [
+    ts(at),
+    opts.workerId ?? null,
+    opts.kinds === undefined ? null : [...opts.kinds],
+    opts.limit,
+  ]);
 }
 
 /** How long until the next row of these kinds is due (0: one is due now), or null when none waits. */
