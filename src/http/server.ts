@@ -1,7 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Socket } from 'node:net';
 import formbody from '@fastify/formbody';
-import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import type { Knex } from 'knex';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
@@ -13,7 +12,7 @@ import { escapeHtml } from '../lib/html.js';
 import type { RouteDeps, RoutesPlugin } from './route-types.js';
 import { installMetrics } from './metrics.js';
 import { installHealth } from './health.js';
-import { SECURITY_HEADERS } from './security-headers.js';
+import { installSecurityHeaders } from './security-headers.js';
 import { OPENAPI_OPTIONS } from './openapi.js';
 
 // The fastify server. It mounts the route plugins its caller gives it (the
@@ -70,7 +69,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(formbody);
-  await app.register(helmet, SECURITY_HEADERS);
+  installSecurityHeaders(app);
   await app.register(swagger, { ...OPENAPI_OPTIONS, transform: jsonSchemaTransform });
 
   installErrorHandlers(app);

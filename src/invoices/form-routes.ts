@@ -21,11 +21,11 @@ const STYLE = 'body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem
 const withStyle = allowInlineStyle(STYLE);
 
 export async function invoiceFormRoutes(app: FastifyInstance, { db, now }: RouteDeps): Promise<void> {
-  app.get('/invoices/new', { config: { html: true }, schema: { hide: true }, ...withStyle }, async (_req, reply) => {
+  app.get('/invoices/new', { config: { html: true, ...withStyle }, schema: { hide: true } }, async (_req, reply) => {
     return reply.type('text/html; charset=utf-8').send(formPage());
   });
 
-  app.post('/invoices/generate', { config: { html: true }, schema: { hide: true }, ...withStyle }, async (req, reply) => {
+  app.post('/invoices/generate', { config: { html: true, ...withStyle }, schema: { hide: true } }, async (req, reply) => {
     refuseCrossSite(req);
     const parsed = generateInvoiceRequest.safeParse(formToRequest((req.body ?? {}) as Record<string, unknown>));
     if (!parsed.success) {
