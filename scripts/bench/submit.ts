@@ -10,7 +10,7 @@ import { migrateLatest } from '../../src/db/migrate.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { INSERT_INVOICE_REQUESTS_SQL } from '../../src/invoices/request-store.js';
 import { insertParty } from '../../src/invoices/store.js';
-import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, loadGuard, type Target as Verdict } from './support.js';
+import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, formatLoad, loadGuard, mergeLoad, settleLoad, type LoadReport, type Target as Verdict } from './support.js';
 
 // npm run bench:submit [-- --seconds 10 --connections 10,32,64 --autocannon]
 // (builds, then serves the compiled dist/ with --compiled; load from wrk when
@@ -27,7 +27,11 @@ import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, loadGuard, type T
 // pgbench running Herald's own submit statement one request per transaction
 // (its trigger writes the job row, which NOTIFYs): what the server's
 // batching (one statement per batch) is up against.
-// Targets (issue 4): >= 50% of pgbench TPS, p99 < 10 ms.
+// Targets (issues 4 and 15): at 10 connections >= 50% of pgbench TPS, p99 < 10 ms.
+// Load: the run's own processes fill both cores, so the whole run always
+// ends above the core count; the 10-connection Herald and pgbench phases
+// therefore each wait for the 1-minute load to settle to half the cores
+// (at most 2 min) and are judged on their own load (support.ts settleLoad).
 // Why several counts: both sides are closed loops (each connection waits
 // for its answer before sending again), so with few connections req/s is
 // connections / round-trip time, and an HTTP round trip through Node costs
@@ -180,19 +184,33 @@ async function main(): Promise<void> {
     let failed = false;
     let stored = 0;
     let jobs = 0;
+    // The judged count (10) runs first; its two measured phases each start
+    // on a settled machine and are watched on their own (settleLoad).
+    const judged: LoadReport[] = [];
+    const phase = async <T>(run: () => Promise<T> | T, watched: boolean): Promise<T> => {
+      if (!watched) return run();
+      await settleLoad();
+      const w = loadGuard();
+      try {
+        return await run();
+      } finally {
+        judged.push(w.stop());
+      }
+    };
     for (const connections of counts) {
+      const isJudged = connections === 10;
       // Every run starts from the same state: empty tables, a fresh checkpoint (both sides alike).
       await db.raw('TRUNCATE invoice_requests, jobs CASCADE');
       await db.raw('CHECKPOINT');
       await load(connections, 2); // warm-up (JIT, pool, key cache) so the measured run is steady state
       const before = await counts2(db);
-      const result = await load(connections, seconds);
+      const result = await phase(() => load(connections, seconds), isJudged);
       const after = await counts2(db);
       stored += after.stored;
       jobs += after.jobs;
       await db.raw('TRUNCATE bench_pgbench_requests');
       await db.raw('CHECKPOINT');
-      const tps = runPgbench(seconds, connections, body);
+      const tps = await phase(() => runPgbench(seconds, connections, body), isJudged);
       await db.raw('TRUNCATE invoice_requests, jobs CASCADE');
       await db.raw('CHECKPOINT');
       const ownTps = runPgbench(seconds, connections, body, heraldStatement(body, supplier.id, client.id));
@@ -214,7 +232,11 @@ async function main(): Promise<void> {
       if (after.stored - before.stored !== after.jobs - before.jobs) failed = true;
     }
     console.log(`  stored ${stored} requests, ${jobs} jobs (one job per request: ${stored === jobs ? 'yes' : 'NO'})`);
-    finish(watch.stop(), { seconds, loadFrom: wrk ? 'wrk' : 'autocannon', runs, stored, jobs }, targets);
+    const whole = watch.stop();
+    // Targets are judged on the load of the two 10-connection phases (Herald, then pgbench).
+    const judgedLoad = judged.length ? mergeLoad(judged) : whole;
+    if (judged.length) console.log(`whole run: ${formatLoad(whole)}; the 10-connection phases, each started once the 1-minute load was <= ${os.availableParallelism() / 2}:`);
+    finish(judgedLoad, { seconds, loadFrom: wrk ? 'wrk' : 'autocannon', runs, stored, jobs, wholeRunLoad: { before: whole.before, after: whole.after, peak1m: whole.peak1m } }, targets);
     if (failed || stored !== jobs) process.exitCode = 1;
   } finally {
     server?.kill('SIGTERM');

@@ -123,6 +123,26 @@ export function loadGuard(intervalMs = 1000): LoadWatch {
   };
 }
 
+/**
+ * Waits (up to timeoutMs) until the 1-minute load average is at most
+ * maxLoad: a benchmark whose own processes fill the cores (a server, its
+ * load generator and Postgres) lifts the average past the core count within
+ * a minute, so each judged phase starts from a settled machine and is
+ * watched on its own (mergeLoad) instead of inheriting the phases before it.
+ */
+export async function settleLoad(maxLoad = os.availableParallelism() / 2, timeoutMs = 120_000): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  while (os.loadavg()[0]! > maxLoad && Date.now() < until) await new Promise((r) => setTimeout(r, 1000));
+  return os.loadavg()[0]!;
+}
+
+/** The load of several phases watched one by one: first before, last after, highest peak. */
+export function mergeLoad(reports: LoadReport[]): LoadReport {
+  const peak1m = Math.max(...reports.map((r) => r.peak1m));
+  const cores = reports[0]!.cores;
+  return { before: reports[0]!.before, after: reports.at(-1)!.after, peak1m, cores, quiet: peak1m <= cores };
+}
+
 /** "load 1.02 0.95 0.80 -> 1.40 1.01 0.83 (peak 1.52, 2 cores)". */
 export function formatLoad(r: LoadReport): string {
   const f = (l: number[]) => l.map((n) => n.toFixed(2)).join(' ');

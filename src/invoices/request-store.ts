@@ -136,14 +136,19 @@ export async function claimPendingInvoiceRequests(
   limit: number,
 ): Promise<InvoiceRequestRow[]> {
   const { rows } = await trx.raw(
-    `WITH claimed AS (
-       UPDATE invoice_requests SET status = 'processing', started_at = now()
-        WHERE id IN (SELECT id FROM invoice_requests
-                      WHERE supplier_party_id = ? AND status = 'pending' AND id <> ?
-                      ORDER BY created_at DESC, id DESC
-                      LIMIT ? FOR UPDATE SKIP LOCKED)
-          AND status = 'pending'
-        RETURNING *)
+    // MATERIALIZED: picked once. As `id IN (SELECT ... LIMIT ? FOR UPDATE SKIP LOCKED)`
+    // Postgres may run a semi join that re-runs the subquery per row and moves
+    // far more than `limit` rows (migrations/0016_jobs_claim_plan.ts).
+    `WITH picked AS MATERIALIZED (
+       SELECT id FROM invoice_requests
+        WHERE supplier_party_id = ? AND status = 'pending' AND id <> ?
+        ORDER BY created_at DESC, id DESC
+        LIMIT ? FOR UPDATE SKIP LOCKED),
+     claimed AS (
+       UPDATE invoice_requests r SET status = 'processing', started_at = now()
+         FROM picked
+        WHERE r.id = picked.id AND r.status = 'pending'
+        RETURNING r.*)
      SELECT * FROM claimed ORDER BY created_at, id`,
     [supplierId, excludeId, limit],
   );

@@ -151,11 +151,14 @@ export async function expireReport(db: Db, id: string, at?: At): Promise<ReportR
 export async function expireOverdueReports(db: Db, at?: At, limit = 1000): Promise<ReportRow[]> {
   return rows<ReportRow>(
     db,
-    `UPDATE reports SET status = 'fail', error_message = ${TIMED_OUT}, finished_at = ${NOW}
-      WHERE id IN (SELECT id FROM reports WHERE status = 'running' AND deadline_at <= ${NOW}
-                    ORDER BY deadline_at LIMIT ? FOR UPDATE SKIP LOCKED)
-        AND status = 'running'
-      RETURNING *`,
-    [ts(at), ts(at), limit],
+    // MATERIALIZED: picked once, at most `limit` rows (see claimPendingInvoiceRequests).
+    `WITH picked AS MATERIALIZED (
+       SELECT id FROM reports WHERE status = 'running' AND deadline_at <= ${NOW}
+        ORDER BY deadline_at LIMIT ? FOR UPDATE SKIP LOCKED)
+     UPDATE reports r SET status = 'fail', error_message = ${TIMED_OUT}, finished_at = ${NOW}
+       FROM picked
+      WHERE r.id = picked.id AND r.status = 'running'
+      RETURNING r.*`,
+    [ts(at), limit, ts(at)],
   );
 }
