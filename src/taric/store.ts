@@ -310,6 +310,11 @@ export async function insertEnvelope(
   return toEnvelope(rows[0]!);
 }
 
+/** The size and md5 of an envelope inserted before its file was complete. */
+export async function setEnvelopeContent(db: DbOrTrx, id: number, e: { sizeBytes: number; md5: string }): Promise<void> {
+  await db.raw(`UPDATE envelopes SET size_bytes = ?, md5 = ? WHERE id = ?`, [e.sizeBytes, e.md5, id]);
+}
+
 export interface NewEnvelopeTransaction {
   transactionId: number;
   workbasketId: number;

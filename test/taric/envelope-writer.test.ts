@@ -36,6 +36,15 @@ describe('taric.envelope-writer', () => {
     }
   });
 
+  it('hands each envelope to onWritten once its sink has ended, in order, with the figures it returns', async () => {
+    const seen: Array<{ envelopeId: string; bytes: number; md5: string; transactions: number; ended: boolean }> = [];
+    const { opts, sinks } = options(workbasket(120, 5));
+    opts.onWritten = (e) => seen.push({ envelopeId: e.envelopeId, bytes: e.bytes, md5: e.md5, transactions: e.transactions.length, ended: sinks.ended.has(e.envelopeId) });
+    const envelopes = await buildEnvelopes(opts);
+    expect(envelopes.length).to.be.greaterThan(1);
+    expect(seen).to.deep.equal(envelopes.map((e) => ({ envelopeId: e.envelopeId, bytes: e.bytes, md5: e.md5, transactions: e.transactions.length, ended: true })));
+  });
+
   it('writes the same bytes whatever the segment size, validated or not', async () => {
     const txs = workbasket(40, 2);
     const runs = [];

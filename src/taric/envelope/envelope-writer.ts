@@ -48,6 +48,16 @@ export interface BuildEnvelopesOptions {
   openSink(envelopeId: string): EnvelopeSink | Promise<EnvelopeSink>;
   /** Default true: validate every envelope against xsd/ (Herald's schema). */
   validate?: boolean;
+  /**
+   * Called for each transaction as it is placed in an envelope (in order; a
+   * placed transaction stays where it is), and once per envelope as soon as
+   * its file is complete. Validation may still be running at either point
+   * (its verdict comes with the result of buildEnvelopes): they let the
+   * caller do work that can be undone, such as inserting rows it has not
+   * committed, while the validator is busy.
+   */
+  onPlaced?(envelopeId: string, transaction: BuiltTransaction): void;
+  onWritten?(envelope: WrittenEnvelope): void;
   onProgress?(p: { transactions: number; bytes: number }): void;
   /** Schema to validate against (default 'herald'); a path selects another envelope.xsd. */
   schema?: 'herald' | string;
@@ -71,12 +81,15 @@ export interface BuiltTransaction {
   bytes: number;
 }
 
-export interface BuiltEnvelope {
+export interface WrittenEnvelope {
   envelopeId: string;
   bytes: number;
   /** Hex. */
   md5: string;
   transactions: BuiltTransaction[];
+}
+
+export interface BuiltEnvelope extends WrittenEnvelope {
   issues: ValidationIssue[];
   valid: boolean;
   /** Every issue found; `issues` keeps the first MAX_ISSUES_PER_ENVELOPE. */
@@ -174,13 +187,15 @@ class OpenEnvelope {
   }
 
   async add(tx: SourceTransaction, taricTransactionId: number, r: RenderedTransaction): Promise<void> {
-    this.transactions.push({
+    const placed: BuiltTransaction = {
       transactionId: tx.transactionId,
       workbasketId: tx.workbasketId,
       taricTransactionId,
       position: this.transactions.length + 1,
       bytes: r.bytes,
-    });
+    };
+    this.transactions.push(placed);
+    this.ctx.opts.onPlaced?.(this.envelopeId, placed);
     this.records += r.records;
     await this.append(r.text, r.bytes, r.lines, true);
     this.segmentTransactions++;
@@ -330,6 +345,7 @@ async function splitIntoEnvelopes(
       }
       built.push({ envelope: await current.close(), open: current });
       state.current = null;
+      opts.onWritten?.(built[built.length - 1]!.envelope);
     }
     const envelopeId = opts.nextEnvelopeId();
     const r = render(tx, taricId, 1);
@@ -343,6 +359,7 @@ async function splitIntoEnvelopes(
   if (last) {
     built.push({ envelope: await last.close(), open: last });
     state.current = null;
+    opts.onWritten?.(built[built.length - 1]!.envelope);
   }
 }
 

@@ -5,13 +5,12 @@ import { finished } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import { crashPoint } from '../../lib/crash-point.js';
 import type { PhaseTimes } from '../../lib/phase-times.js';
-import { buildEnvelopes, type BuiltEnvelope, type EnvelopeSink } from './envelope-writer.js';
+import { buildEnvelopes, type BuildEnvelopesOptions, type BuiltEnvelope, type EnvelopeSink } from './envelope-writer.js';
 import { EnvelopeIdSequence, withEnvelopeNumbering } from './allocate.js';
 import { EnvelopeInvalidError, TaricError } from '../errors.js';
+import { EnvelopeRows, type StoredEnvelope } from './envelope-rows.js';
 import {
   countPendingTransactions,
-  insertEnvelope,
-  insertEnvelopeTransactions,
   selectWorkbasketsForExport,
   readPendingTransactions,
   type Workbasket,
@@ -24,7 +23,7 @@ export { renderStoredEnvelope } from './render-stored.js';
 // envelopes / envelope_transactions rows that number them, all or nothing.
 // Workbasket status is left alone: the upload step moves workbaskets to SENT
 // once the files are in S3. Crash points (HERALD_CRASH_AT):
-//   taric-export.rendered       every file written, no row inserted yet
+//   taric-export.rendered       every file written and validated, rows (being) inserted, nothing committed
 //   taric-export.before-commit  every row inserted, transaction not committed
 
 export interface ExportProgress {
@@ -48,7 +47,9 @@ export interface ExportOptions {
   /**
    * Adds the run's phases (ms): lock (taking the numbering lock and reading
    * the next ids), read (the database reads), the writer's phases (see
-   * BuildEnvelopesOptions.times), store (inserting the rows) and commit.
+   * BuildEnvelopesOptions.times), store (inserting the rows, overlapping
+   * rendering and validation), store-wait (inserts still running after the
+   * last validation) and commit.
    */
   times?: PhaseTimes | undefined;
 }
@@ -72,9 +73,9 @@ export function envelopeFileName(envelopeId: string): string {
 
 /**
  * Renders, validates and numbers every transaction of the READY_FOR_EXPORT
- * workbaskets that is in no envelope yet. Only when every envelope is valid
- * are the rows inserted and committed; otherwise nothing is stored, the files
- * are deleted, and EnvelopeInvalidError (validator messages) or the writer's
+ * workbaskets that is in no envelope yet. The rows are inserted as the files
+ * are completed and committed only when every envelope is valid; otherwise
+ * the transaction rolls back (nothing is stored), the files are deleted, and EnvelopeInvalidError (validator messages) or the writer's
  * OversizeTransactionError is thrown.
  */
 export async function exportReadyWorkbaskets(db: Knex, opts: ExportOptions): Promise<{ envelopes: ExportedEnvelope[] }> {
@@ -92,51 +93,40 @@ export async function exportReadyWorkbaskets(db: Knex, opts: ExportOptions): Pro
       const workbaskets = await selectWorkbaskets(trx, { ids: opts.workbasketIds ?? null, statuses: ['READY_FOR_EXPORT'], lock: true });
       lap('read');
       const sequence = new EnvelopeIdSequence(next.year, next.nextCounter);
-      const built = await renderPending(trx, {
-        workbasketIds: workbaskets.map((w) => w.id),
-        firstTaricTransactionId: next.nextTaricTransactionId,
-        nextEnvelopeId: () => sequence.next(),
-        maxEnvelopeBytes: opts.maxEnvelopeBytes,
-        openSink: (envelopeId) => {
-          const file = path.join(opts.workDir, envelopeFileName(envelopeId));
-          files.push(file);
-          return fileSink(file);
-        },
-        onProgress: opts.onProgress,
-        times,
-      });
+      // The rows are inserted while the envelopes are written and validated
+      // (envelope-rows.ts), and committed only if every envelope is valid.
+      const rows = new EnvelopeRows(trx, sequence, times);
+      let built: BuiltEnvelope[];
+      try {
+        built = await renderPending(trx, {
+          workbasketIds: workbaskets.map((w) => w.id),
+          firstTaricTransactionId: next.nextTaricTransactionId,
+          nextEnvelopeId: () => sequence.next(),
+          maxEnvelopeBytes: opts.maxEnvelopeBytes,
+          openSink: (envelopeId) => {
+            const file = path.join(opts.workDir, envelopeFileName(envelopeId));
+            files.push(file);
+            return fileSink(file);
+          },
+          onPlaced: (envelopeId, t) => rows.placed(envelopeId, t),
+          onWritten: (e) => rows.written(e),
+          onProgress: opts.onProgress,
+          times,
+        });
+      } catch (err) {
+        // The transaction may end (roll back) only with no statement of it in flight.
+        await rows.settled().catch(() => undefined);
+        throw err;
+      }
       mark = performance.now();
       crashPoint('taric-export.rendered');
       const invalid = built.filter((e) => !e.valid);
-      if (invalid.length > 0) throw new EnvelopeInvalidError(invalid.map((e) => ({ envelopeId: e.envelopeId, issues: e.issues })));
-
-      const out: ExportedEnvelope[] = [];
-      for (const e of built) {
-        const { year, counter } = sequence.lookup(e.envelopeId);
-        const row = await insertEnvelope(trx, { envelopeId: e.envelopeId, year, counter, sizeBytes: e.bytes, md5: e.md5 });
-        await insertEnvelopeTransactions(
-          trx,
-          row.id,
-          e.transactions.map((t) => ({
-            transactionId: t.transactionId,
-            workbasketId: t.workbasketId,
-            taricTransactionId: t.taricTransactionId,
-            position: t.position,
-          })),
-        );
-        out.push({
-          id: row.id,
-          envelopeId: e.envelopeId,
-          file: path.join(opts.workDir, envelopeFileName(e.envelopeId)),
-          bytes: e.bytes,
-          md5: e.md5,
-          workbasketIds: [...new Set(e.transactions.map((t) => t.workbasketId))],
-          transactionCount: e.transactions.length,
-          firstTaricTransactionId: e.transactions[0]!.taricTransactionId,
-          lastTaricTransactionId: e.transactions[e.transactions.length - 1]!.taricTransactionId,
-        });
+      if (invalid.length > 0) {
+        await rows.settled().catch(() => undefined);
+        throw new EnvelopeInvalidError(invalid.map((e) => ({ envelopeId: e.envelopeId, issues: e.issues })));
       }
-      lap('store');
+      const out = (await rows.envelopes()).map((e) => exported(e, opts.workDir));
+      lap('store-wait');
       crashPoint('taric-export.before-commit');
       return { envelopes: out };
     });
@@ -146,6 +136,20 @@ export async function exportReadyWorkbaskets(db: Knex, opts: ExportOptions): Pro
     await Promise.all(files.map((f) => fs.promises.rm(f, { force: true })));
     throw err;
   }
+}
+
+function exported(e: StoredEnvelope, workDir: string): ExportedEnvelope {
+  return {
+    id: e.id,
+    envelopeId: e.envelopeId,
+    file: path.join(workDir, envelopeFileName(e.envelopeId)),
+    bytes: e.bytes,
+    md5: e.md5,
+    workbasketIds: [...new Set(e.transactions.map((t) => t.workbasketId))],
+    transactionCount: e.transactions.length,
+    firstTaricTransactionId: e.transactions[0]!.taricTransactionId,
+    lastTaricTransactionId: e.transactions[e.transactions.length - 1]!.taricTransactionId,
+  };
 }
 
 /**
@@ -174,6 +178,8 @@ export interface RenderPendingOptions {
   nextEnvelopeId(): string;
   maxEnvelopeBytes: number;
   openSink(envelopeId: string): EnvelopeSink | Promise<EnvelopeSink>;
+  onPlaced?: BuildEnvelopesOptions['onPlaced'];
+  onWritten?: BuildEnvelopesOptions['onWritten'];
   onProgress?: ((p: ExportProgress) => void) | undefined;
   times?: PhaseTimes | undefined;
 }
@@ -193,6 +199,8 @@ export async function renderPending(db: Knex | Knex.Transaction, opts: RenderPen
     nextEnvelopeId: opts.nextEnvelopeId,
     maxEnvelopeBytes: opts.maxEnvelopeBytes,
     openSink: opts.openSink,
+    ...(opts.onPlaced ? { onPlaced: opts.onPlaced } : {}),
+    ...(opts.onWritten ? { onWritten: opts.onWritten } : {}),
     times: opts.times,
     ...(onProgress ? { onProgress: (p: { transactions: number; bytes: number }) => onProgress({ ...p, totalTransactions: total }) } : {}),
   });
