@@ -19,7 +19,8 @@
 // 1-minute load average exceeds the core count during the run.
 // Ends with one JSON line: {"sizes":[{megabytes, seconds, xmllintSeconds, ratio, peakRssMb, ...}], ...}.
 // Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL,
-// BENCH_WORKER_NODE_ARGS (extra node flags for the worker, e.g. --cpu-prof).
+// BENCH_WORKER_NODE_ARGS (node flags for the worker instead of the deployed
+// --max-semi-space-size=2, e.g. "--max-semi-space-size=2 --cpu-prof").
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,7 +39,7 @@ import { HERALD_ENVELOPE_XSD } from '../../src/taric/envelope/xsd.js';
 import type { SourceTransaction } from '../../src/taric/model.js';
 import { insertRecords, insertTransactions, insertWorkbasket, setWorkbasketStatusIf } from '../../src/taric/store.js';
 import { sampleTransactions } from '../../test/taric/support/sample-records.js';
-import { admin, dbUrl, finish, formatLoad, loadGuard, REDIS_URL, type LoadReport, type Target } from './support.js';
+import { admin, dbUrl, finish, formatLoad, loadGuard, REDIS_URL, WORKER_NODE_OPTIONS, type LoadReport, type Target } from './support.js';
 
 // This script runs compiled (dist/scripts/bench/export.js), so the worker is dist/src/cli/main.js.
 const WORKER_ENTRY = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -103,7 +104,7 @@ interface RunningWorker {
 }
 
 function startWorker(env: Record<string, string>): RunningWorker {
-  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? WORKER_NODE_OPTIONS).split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, WORKER_ENTRY, 'worker', '--grace', '2000'], {
     cwd: ROOT,
     env: { ...process.env, ...env },

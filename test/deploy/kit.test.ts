@@ -10,6 +10,7 @@ import { CONFIG_KEYS, loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
 import { admin as adminDb, urlFor, useTestDb } from '../helpers/db.js';
 import { REDIS_URL, quietLog } from '../jobs/support.js';
+import { WORKER_NODE_OPTIONS } from '../../scripts/bench/support.js';
 
 // No container can be built and no systemd runs here, so the deployment kit
 // (deploy/systemd, deploy/Dockerfile, deploy/compose.yaml, .env.example) is
@@ -91,6 +92,16 @@ const heraldServices = Object.entries(compose.services).filter(([, s]) => s.buil
 /** Compose substitutes ${VAR...} from its own environment; any value stands in for it here. */
 const interpolate = (v: string) => v.replace(/\$\{[A-Z0-9_]+(?::?[-?][^}]*)?\}/g, 'placeholder');
 
+/** Node's own setting, not Herald's: the workers' V8 flags (docs/deploy.md, "How many workers"). */
+const NODE_KEYS = ['NODE_OPTIONS'];
+const withoutNodeKeys = (env: Record<string, string>) => Object.fromEntries(Object.entries(env).filter(([k]) => !NODE_KEYS.includes(k)));
+const unitEnvAll = (unit: Unit) =>
+  Object.fromEntries((unit.Service?.Environment ?? []).flatMap((e) => e.split(/\s+/)).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
+const composeEnvAll = (s: ComposeService) => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))]));
+/** The Herald config keys a unit or a compose service sets. */
+const unitEnv = (unit: Unit) => withoutNodeKeys(unitEnvAll(unit));
+const composeEnv = (s: ComposeService) => withoutNodeKeys(composeEnvAll(s));
+
 /** Every place the kit runs Herald, and with which arguments. */
 function heraldRuns(): HeraldRun[] {
   const runs: HeraldRun[] = [];
@@ -141,9 +152,7 @@ describe('deploy/kit: systemd units, Dockerfile and compose.yaml against the CLI
   it('sets only config keys, with values the config schema accepts', () => {
     const keys = new Set<string>(CONFIG_KEYS);
     for (const [file, unit] of Object.entries(units)) {
-      const env = Object.fromEntries(
-        (unit.Service?.Environment ?? []).flatMap((e) => e.split(/\s+/)).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
-      );
+      const env = unitEnv(unit);
       for (const k of Object.keys(env)) expect(keys.has(k), `${file}: Environment=${k} is not a config key`).to.equal(true);
       expect(() => loadConfig(env), file).not.to.throw();
       expect(unit.Service?.EnvironmentFile, `${file}: EnvironmentFile`).to.deep.equal(['/etc/herald/herald.env']);
@@ -152,13 +161,21 @@ describe('deploy/kit: systemd units, Dockerfile and compose.yaml against the CLI
     for (const k of Object.keys(dockerEnv)) expect(keys.has(k), `Dockerfile ENV ${k} is not a config key`).to.equal(true);
     expect(loadConfig(dockerEnv).HTTP_HOST, 'a container must listen beyond its loopback').to.equal('0.0.0.0');
     for (const [name, s] of heraldServices) {
-      const env = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))]));
+      const env = composeEnv(s);
       for (const k of Object.keys(env)) expect(keys.has(k), `compose ${name}: ${k} is not a config key`).to.equal(true);
       const config = loadConfig({ ...dockerEnv, ...env });
       expect(config.DATABASE_URL, `compose ${name} reaches the postgres service`).to.match(/@postgres:5432\//);
       expect(config.REDIS_URL, `compose ${name} reaches the redis service`).to.equal('redis://redis:6379');
       expect(s.env_file?.map((f) => f.path), `compose ${name}: settings from the repository's .env`).to.deep.equal(['../.env']);
     }
+  });
+
+  it('runs workers, and only workers, with the NODE_OPTIONS bench:export measures them with', () => {
+    const options = (env: Record<string, string>) => env.NODE_OPTIONS;
+    expect(options(unitEnvAll(units['herald-worker@.service']!)), 'the worker unit').to.equal(WORKER_NODE_OPTIONS);
+    expect(options(composeEnvAll(compose.services.worker!)), 'the compose worker').to.equal(WORKER_NODE_OPTIONS);
+    for (const [file, unit] of Object.entries(units)) if (file !== 'herald-worker@.service') expect(options(unitEnvAll(unit)), file).to.equal(undefined);
+    for (const [name, s] of heraldServices) if (name !== 'worker') expect(options(composeEnvAll(s)), `compose ${name}`).to.equal(undefined);
   });
 
   it('gives the worker more time to stop than its --grace plus the abort grace, and runs as a dedicated user, hardened', () => {
