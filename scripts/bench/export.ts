@@ -15,8 +15,9 @@
 //   src/lib/phase-times.ts) read from the worker's stderr, and the waits
 //   between jobs from job_attempts.
 // Targets (issue 15): 40 MB end to end <= 2.0x xmllint; 2x the data <= 2.2x
-// the time; worker peak RSS <= 3x the largest envelope. Not judged when the
-// 1-minute load average exceeds the core count during the run.
+// the time; worker peak RSS <= 3x the largest envelope. Each export and each
+// xmllint run starts once the 1-minute load is at most half the cores; no
+// target is judged when the load exceeded the core count in any of them.
 // Ends with one JSON line: {"sizes":[{megabytes, seconds, xmllintSeconds, ratio, peakRssMb, ...}], ...}.
 // Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL,
 // BENCH_WORKER_NODE_ARGS (node flags for the worker instead of the deployed
@@ -39,7 +40,7 @@ import { HERALD_ENVELOPE_XSD } from '../../src/taric/envelope/xsd.js';
 import type { SourceTransaction } from '../../src/taric/model.js';
 import { insertRecords, insertTransactions, insertWorkbasket, setWorkbasketStatusIf } from '../../src/taric/store.js';
 import { sampleTransactions } from '../../test/taric/support/sample-records.js';
-import { admin, dbUrl, finish, formatLoad, loadGuard, REDIS_URL, WORKER_NODE_OPTIONS, type LoadReport, type Target } from './support.js';
+import { admin, dbUrl, finish, formatLoad, loadGuard, mergeLoad, REDIS_URL, settleLoad, WORKER_NODE_OPTIONS, type LoadReport, type Target } from './support.js';
 
 // This script runs compiled (dist/scripts/bench/export.js), so the worker is dist/src/cli/main.js.
 const WORKER_ENTRY = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -245,6 +246,8 @@ const db = knexFactory({ client: 'pg', connection: dbUrl(name), pool: { min: 0, 
 let sandboxes: StartedSandboxes | undefined;
 let worker: RunningWorker | undefined;
 const results: SizeResult[] = [];
+/** The load of the measured windows (each export and each xmllint run): what targets are judged on. */
+const judged: LoadReport[] = [];
 try {
   await migrateLatest(db);
   sandboxes = await startSandboxes({ dataDir: work, only: ['s3', 'hmrc'] });
@@ -270,6 +273,10 @@ try {
     await exportAndWait(db, warm.id, worker, 120_000);
     worker.timings.length = 0;
     const idle = rssMb(worker.child.pid!);
+    // Each measured window (this export, then xmllint) starts on a settled
+    // machine: the run's own worker, Postgres and S3 stand-in would otherwise
+    // carry the 1-minute load from one size into the next.
+    await settleLoad();
     const load = loadGuard();
     process.stderr.write(`${size} MB: exporting...\n`);
     const run = await exportAndWait(db, big.id, worker, 30 * 60_000);
@@ -285,7 +292,10 @@ try {
       fs.writeFileSync(file, await storage.getObjectBuffer(e.key));
       files.push(file);
     }
+    await settleLoad();
+    const lintWatch = loadGuard();
     const lint = xmllint(files);
+    judged.push(loadReport, lintWatch.stop());
     for (const f of files) fs.rmSync(f);
     const bytes = run.envelopes.reduce((n, e) => n + e.bytes, 0);
     results.push({
@@ -354,6 +364,8 @@ for (let i = 1; i < sorted.length; i++) {
 const largest = Math.max(...results.map((r) => r.largestEnvelopeMb));
 const peak = Math.max(...results.map((r) => r.peakRssMb));
 targets['worker peak RSS <= 3x the largest envelope'] = { met: peak <= 3 * largest, value: `${peak} MB, ${(peak / largest).toFixed(2)}x` };
-finish(final, {
+const judgedLoad = judged.length ? mergeLoad(judged) : final;
+if (judged.length) process.stdout.write(`whole run: ${formatLoad(final)}; targets are judged on the measured windows (each export and xmllint run, started once the 1-minute load was <= ${os.availableParallelism() / 2}):\n`);
+finish(judgedLoad, {
   sizes: results.map((r) => ({ megabytes: r.megabytes, seconds: r.seconds, xmllintSeconds: r.xmllintSeconds, ratio: r.ratio, peakRssMb: r.peakRssMb, envelopes: r.envelopes, mbPerSecond: r.mbPerSecond, load1m: +r.load.peak1m.toFixed(2) })),
 }, targets);
