@@ -40,7 +40,7 @@ import { HERALD_ENVELOPE_XSD } from '../../src/taric/envelope/xsd.js';
 import type { SourceTransaction } from '../../src/taric/model.js';
 import { insertRecords, insertTransactions, insertWorkbasket, setWorkbasketStatusIf } from '../../src/taric/store.js';
 import { sampleTransactions } from '../../test/taric/support/sample-records.js';
-import { admin, dbUrl, finish, formatLoad, loadGuard, mergeLoad, REDIS_URL, settleLoad, WORKER_NODE_OPTIONS, type LoadReport, type Target } from './support.js';
+import { admin, dbUrl, finish, formatLoad, loadGuard, measuredWindows, REDIS_URL, WORKER_NODE_OPTIONS, type LoadReport, type Target } from './support.js';
 
 // This script runs compiled (dist/scripts/bench/export.js), so the worker is dist/src/cli/main.js.
 const WORKER_ENTRY = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -246,8 +246,8 @@ const db = knexFactory({ client: 'pg', connection: dbUrl(name), pool: { min: 0, 
 let sandboxes: StartedSandboxes | undefined;
 let worker: RunningWorker | undefined;
 const results: SizeResult[] = [];
-/** The load of the measured windows (each export and each xmllint run): what targets are judged on. */
-const judged: LoadReport[] = [];
+/** Each export and each xmllint run: what targets are judged on. */
+const windows = measuredWindows();
 try {
   await migrateLatest(db);
   sandboxes = await startSandboxes({ dataDir: work, only: ['s3', 'hmrc'] });
@@ -276,11 +276,8 @@ try {
     // Each measured window (this export, then xmllint) starts on a settled
     // machine: the run's own worker, Postgres and S3 stand-in would otherwise
     // carry the 1-minute load from one size into the next.
-    await settleLoad();
-    const load = loadGuard();
     process.stderr.write(`${size} MB: exporting...\n`);
-    const run = await exportAndWait(db, big.id, worker, 30 * 60_000);
-    const loadReport = load.stop();
+    const { value: run, load: loadReport } = await windows.run(() => exportAndWait(db, big.id, worker!, 30 * 60_000));
     const rss = rssMb(worker.child.pid!).peak;
     const timings = [...worker.timings];
     await stopWorker(worker);
@@ -292,10 +289,7 @@ try {
       fs.writeFileSync(file, await storage.getObjectBuffer(e.key));
       files.push(file);
     }
-    await settleLoad();
-    const lintWatch = loadGuard();
-    const lint = xmllint(files);
-    judged.push(loadReport, lintWatch.stop());
+    const { value: lint } = await windows.run(() => xmllint(files));
     for (const f of files) fs.rmSync(f);
     const bytes = run.envelopes.reduce((n, e) => n + e.bytes, 0);
     results.push({
@@ -364,8 +358,7 @@ for (let i = 1; i < sorted.length; i++) {
 const largest = Math.max(...results.map((r) => r.largestEnvelopeMb));
 const peak = Math.max(...results.map((r) => r.peakRssMb));
 targets['worker peak RSS <= 3x the largest envelope'] = { met: peak <= 3 * largest, value: `${peak} MB, ${(peak / largest).toFixed(2)}x` };
-const judgedLoad = judged.length ? mergeLoad(judged) : final;
-if (judged.length) process.stdout.write(`whole run: ${formatLoad(final)}; targets are judged on the measured windows (each export and xmllint run, started once the 1-minute load was <= ${os.availableParallelism() / 2}):\n`);
+const judgedLoad = windows.judgedLoad(final, 'each export and each xmllint run');
 finish(judgedLoad, {
   sizes: results.map((r) => ({ megabytes: r.megabytes, seconds: r.seconds, xmllintSeconds: r.xmllintSeconds, ratio: r.ratio, peakRssMb: r.peakRssMb, envelopes: r.envelopes, mbPerSecond: r.mbPerSecond, load1m: +r.load.peak1m.toFixed(2) })),
 }, targets);

@@ -10,7 +10,7 @@ import { migrateLatest } from '../../src/db/migrate.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { INSERT_INVOICE_REQUESTS_SQL } from '../../src/invoices/request-store.js';
 import { insertParty } from '../../src/invoices/store.js';
-import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, formatLoad, loadGuard, mergeLoad, settleLoad, type LoadReport, type Target as Verdict } from './support.js';
+import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, loadGuard, measuredWindows, type Target as Verdict } from './support.js';
 
 // npm run bench:submit [-- --seconds 10 --connections 10,32,64 --autocannon]
 // (builds, then serves the compiled dist/ with --compiled; load from wrk when
@@ -31,7 +31,7 @@ import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, formatLoad, loadG
 // Load: the run's own processes fill both cores, so the whole run always
 // ends above the core count; the 10-connection Herald and pgbench phases
 // therefore each wait for the 1-minute load to settle to half the cores
-// (at most 2 min) and are judged on their own load (support.ts settleLoad).
+// (at most 2 min) and are judged on their own load (support.ts measuredWindows).
 // Why several counts: both sides are closed loops (each connection waits
 // for its answer before sending again), so with few connections req/s is
 // connections / round-trip time, and an HTTP round trip through Node costs
@@ -185,18 +185,9 @@ async function main(): Promise<void> {
     let stored = 0;
     let jobs = 0;
     // The judged count (10) runs first; its two measured phases each start
-    // on a settled machine and are watched on their own (settleLoad).
-    const judged: LoadReport[] = [];
-    const phase = async <T>(run: () => Promise<T> | T, watched: boolean): Promise<T> => {
-      if (!watched) return run();
-      await settleLoad();
-      const w = loadGuard();
-      try {
-        return await run();
-      } finally {
-        judged.push(w.stop());
-      }
-    };
+    // on a settled machine and are watched on their own.
+    const windows = measuredWindows();
+    const phase = async <T>(run: () => Promise<T> | T, watched: boolean): Promise<T> => (watched ? (await windows.run(run)).value : run());
     for (const connections of counts) {
       const isJudged = connections === 10;
       // Every run starts from the same state: empty tables, a fresh checkpoint (both sides alike).
@@ -233,9 +224,7 @@ async function main(): Promise<void> {
     }
     console.log(`  stored ${stored} requests, ${jobs} jobs (one job per request: ${stored === jobs ? 'yes' : 'NO'})`);
     const whole = watch.stop();
-    // Targets are judged on the load of the two 10-connection phases (Herald, then pgbench).
-    const judgedLoad = judged.length ? mergeLoad(judged) : whole;
-    if (judged.length) console.log(`whole run: ${formatLoad(whole)}; the 10-connection phases, each started once the 1-minute load was <= ${os.availableParallelism() / 2}:`);
+    const judgedLoad = windows.judgedLoad(whole, 'the 10-connection Herald and pgbench phases');
     finish(judgedLoad, { seconds, loadFrom: wrk ? 'wrk' : 'autocannon', runs, stored, jobs, wholeRunLoad: { before: whole.before, after: whole.after, peak1m: whole.peak1m } }, targets);
     if (failed || stored !== jobs) process.exitCode = 1;
   } finally {

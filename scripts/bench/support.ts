@@ -132,22 +132,52 @@ export function loadGuard(intervalMs = 1000): LoadWatch {
 
 /**
  * Waits (up to timeoutMs) until the 1-minute load average is at most
- * maxLoad: a benchmark whose own processes fill the cores (a server, its
- * load generator and Postgres) lifts the average past the core count within
- * a minute, so each judged phase starts from a settled machine and is
- * watched on its own (mergeLoad) instead of inheriting the phases before it.
+ * maxLoad.
  */
-export async function settleLoad(maxLoad = os.availableParallelism() / 2, timeoutMs = 120_000): Promise<number> {
+async function settleLoad(maxLoad: number, timeoutMs = 120_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (os.loadavg()[0]! > maxLoad && Date.now() < until) await new Promise((r) => setTimeout(r, 1000));
-  return os.loadavg()[0]!;
 }
 
-/** The load of several phases watched one by one: first before, last after, highest peak. */
-export function mergeLoad(reports: LoadReport[]): LoadReport {
+/** The load of several windows watched one by one: first before, last after, highest peak. */
+function mergeLoad(reports: LoadReport[]): LoadReport {
   const peak1m = Math.max(...reports.map((r) => r.peak1m));
   const cores = reports[0]!.cores;
   return { before: reports[0]!.before, after: reports.at(-1)!.after, peak1m, cores, quiet: peak1m <= cores };
+}
+
+export interface MeasuredWindows {
+  /** Runs fn once the 1-minute load is at most half the cores (at most 2 min), watching its load. */
+  run<T>(fn: () => Promise<T> | T): Promise<{ value: T; load: LoadReport }>;
+  /** What targets are judged on: the windows' load (saying so, with the whole run's), else `whole`. */
+  judgedLoad(whole: LoadReport, what: string): LoadReport;
+}
+
+/**
+ * A benchmark whose own processes fill the cores (a server, its load
+ * generator and Postgres; a worker, Postgres and the S3 stand-in) lifts the
+ * 1-minute average past the core count within a minute, and carries it from
+ * one phase into the next. Its measured windows therefore each start on a
+ * settled machine and are judged on their own load.
+ */
+export function measuredWindows(): MeasuredWindows {
+  const reports: LoadReport[] = [];
+  const half = os.availableParallelism() / 2;
+  return {
+    async run(fn) {
+      await settleLoad(half);
+      const watch = loadGuard();
+      const value = await fn();
+      const load = watch.stop();
+      reports.push(load);
+      return { value, load };
+    },
+    judgedLoad(whole, what) {
+      if (reports.length === 0) return whole;
+      process.stdout.write(`whole run: ${formatLoad(whole)}; targets are judged on ${what}, each started once the 1-minute load was <= ${half}:\n`);
+      return mergeLoad(reports);
+    },
+  };
 }
 
 /** "load 1.02 0.95 0.80 -> 1.40 1.01 0.83 (peak 1.52, 2 cores)". */

@@ -324,6 +324,12 @@ async function splitIntoEnvelopes(
   const { opts } = ctx;
   const max = opts.maxEnvelopeBytes;
   let index = 0;
+  const close = async (open: OpenEnvelope) => {
+    const envelope = await open.close();
+    built.push({ envelope, open });
+    state.current = null;
+    opts.onWritten?.(envelope);
+  };
   const render = (tx: SourceTransaction, taricId: number, firstSequence: number) => {
     const t0 = performance.now();
     const r = renderTransaction(tx, taricId, firstSequence);
@@ -343,9 +349,7 @@ async function splitIntoEnvelopes(
         ctx.transactionsDone++;
         continue;
       }
-      built.push({ envelope: await current.close(), open: current });
-      state.current = null;
-      opts.onWritten?.(built[built.length - 1]!.envelope);
+      await close(current);
     }
     const envelopeId = opts.nextEnvelopeId();
     const r = render(tx, taricId, 1);
@@ -355,12 +359,7 @@ async function splitIntoEnvelopes(
     await state.current.add(tx, taricId, r);
     ctx.transactionsDone++;
   }
-  const last = state.current;
-  if (last) {
-    built.push({ envelope: await last.close(), open: last });
-    state.current = null;
-    opts.onWritten?.(built[built.length - 1]!.envelope);
-  }
+  if (state.current) await close(state.current);
 }
 
 /** `source`, adding the time spent waiting for each item to `times` as 'read'. */
