@@ -49,6 +49,11 @@ const schema = z.object({
   // One export run (render + validate + store every ready workbasket) may
   // take this long (default 10 min); 3x without a heartbeat counts as stuck.
   EXPORTER_EXPORT_TIMEOUT_MS: int(600_000, 100),
+  // XSD validation of envelopes at export: xmllint (libxml2's streaming
+  // validator in its own process; needs libxml2-utils), wasm (libxml2-wasm in
+  // a worker thread; no system package), or auto (default: xmllint where it
+  // runs, else wasm).
+  EXPORTER_XSD_VALIDATOR: z.enum(['auto', 'xmllint', 'wasm']).default('auto'),
   // S3 key prefix for envelope files (default tohmrc/staging/, as HMRC expects).
   EXPORTER_S3_PREFIX: z.string().default('tohmrc/staging/'),
 

@@ -44,6 +44,7 @@ export async function runUploadWorkbaskets(db: Knex, services: ExporterServices,
     exported = await exportReadyWorkbaskets(db, {
       now,
       maxEnvelopeBytes: config.EXPORTER_MAX_ENVELOPE_SIZE,
+      xsdValidator: config.EXPORTER_XSD_VALIDATOR,
       firstTransactionId: config.EXPORTER_FIRST_TRANSACTION_ID,
       workDir: services.workDir,
       onProgress: services.onExportProgress,

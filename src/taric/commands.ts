@@ -201,6 +201,7 @@ export function registerTaricCommands(program: Command): void {
           return await dumpEnvelopes(db, {
             now: new Date(),
             maxEnvelopeBytes: opts.maxEnvelopeSize ?? config.EXPORTER_MAX_ENVELOPE_SIZE,
+            xsdValidator: config.EXPORTER_XSD_VALIDATOR,
             firstTransactionId: config.EXPORTER_FIRST_TRANSACTION_ID,
             dir: opts.dir,
             workbasketIds: opts.workbasket,

@@ -65,6 +65,7 @@ async function render(db: Knex, opts: DumpOptions, staging: DumpStaging): Promis
       firstTaricTransactionId: next.nextTaricTransactionId,
       nextEnvelopeId: () => sequence.next(),
       maxEnvelopeBytes: opts.maxEnvelopeBytes,
+      xsdValidator: opts.xsdValidator,
       openSink: (envelopeId) => staging.sink(envelopeFileName(envelopeId)),
       onProgress: opts.onProgress,
     });

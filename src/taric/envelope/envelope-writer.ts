@@ -1,21 +1,15 @@
 import crypto from 'node:crypto';
 import type { PhaseTimes } from '../../lib/phase-times.js';
 import type { SourceTransaction } from '../model.js';
-import {
-  ENVELOPE_FOOTER,
-  ENVELOPE_FOOTER_BYTES,
-  envelopeHeader,
-  HEADER_LINES,
-  renderTransaction,
-  type RenderedTransaction,
-} from './serialize.js';
-import { MAX_ISSUES_PER_ENVELOPE, schemaPathFor, sharedValidator, type Validator } from './validate.js';
-import type { TaskResult, ValidationIssue } from './validation-types.js';
+import { type EnvelopeCheck, resolveXsdEngine, startEnvelopeCheck, type XsdEngine, type XsdValidatorChoice } from './envelope-check.js';
+import { ENVELOPE_FOOTER, ENVELOPE_FOOTER_BYTES, envelopeHeader, HEADER_LINES, renderTransaction, type RenderedTransaction } from './serialize.js';
+import { schemaPathFor } from './validate.js';
+import type { ValidationIssue } from './validation-types.js';
 
 export { UnexportableRecordError } from './serialize.js';
 
 // Splits an export into TARIC3 envelope files of at most maxEnvelopeBytes and
-// streams each to its sink while a worker thread validates it. The rules:
+// streams each to its sink while a validator checks it (envelope-check.ts). The rules:
 // - size is the exact UTF-8 byte length of the file written;
 // - a transaction never spans two envelopes; each envelope takes transactions
 //   greedily until the next one would not fit, then the next envelope starts
@@ -25,8 +19,8 @@ export { UnexportableRecordError } from './serialize.js';
 // - a transaction too big for an envelope of its own fails the whole run with
 //   OversizeTransactionError. Nothing is stored here: the caller stores only
 //   after this resolves (sinks may have received bytes; the caller cleans up).
-// Memory: one segment (256 KiB) being filled, plus two chunk slots queued
-// for validation, never a whole envelope.
+// Memory: one segment (256 KiB) being filled, plus what the validator
+// queues (a pipe to xmllint, or two chunk slots), never a whole envelope.
 
 export interface EnvelopeSink {
   /** Awaited before the next write. The writer never touches `chunk` again, so the sink may keep it. */
@@ -48,6 +42,8 @@ export interface BuildEnvelopesOptions {
   openSink(envelopeId: string): EnvelopeSink | Promise<EnvelopeSink>;
   /** Default true: validate every envelope against xsd/ (Herald's schema). */
   validate?: boolean;
+  /** Which validator (config EXPORTER_XSD_VALIDATOR; default auto: xmllint where it runs, else libxml2-wasm). */
+  xsdValidator?: XsdValidatorChoice | undefined;
   /**
    * Called for each transaction as it is placed in an envelope (in order; a
    * placed transaction stays where it is), and once per envelope as soon as
@@ -65,7 +61,7 @@ export interface BuildEnvelopesOptions {
   segmentBytes?: number;
   /**
    * Adds the run's phases (ms): read (waiting for `transactions`), render,
-   * checksum, write (sink), validate-wait (no free validation slot),
+   * checksum, write (sink), validate-wait (the validator not ready for more),
    * validate-tail (validation still running after the last byte), and
    * validate-worker (the validator's own time, overlapping the others).
    */
@@ -96,7 +92,7 @@ export interface BuiltEnvelope extends WrittenEnvelope {
   issueCount: number;
   /** Records (app.message elements) in the envelope. */
   records: number;
-  /** Worker time spent validating this envelope (0 when not validated). */
+  /** The validator's time on this envelope (0 when not validated). */
   validationMs: number;
 }
 
@@ -141,7 +137,7 @@ function checkOptions(opts: BuildEnvelopesOptions): void {
 
 interface Context {
   opts: BuildEnvelopesOptions;
-  validator: Validator | null;
+  engine: XsdEngine | null;
   schemaPath: string;
   segmentBytes: number;
   bytesWritten: number;
@@ -165,7 +161,7 @@ class OpenEnvelope {
   private segmentTransactions = 0;
   private segmentHasHeader = true;
   private readonly md5 = crypto.createHash('md5');
-  private readonly validations: Array<Promise<TaskResult>> = [];
+  readonly check: EnvelopeCheck | null;
 
   private constructor(
     private readonly ctx: Context,
@@ -173,6 +169,7 @@ class OpenEnvelope {
     readonly sink: EnvelopeSink,
   ) {
     this.header = envelopeHeader(envelopeId);
+    this.check = ctx.engine ? startEnvelopeCheck(ctx.engine, ctx.schemaPath, this.header) : null;
   }
 
   static async open(ctx: Context, envelopeId: string): Promise<OpenEnvelope> {
@@ -221,11 +218,6 @@ class OpenEnvelope {
     };
   }
 
-  /** Validation results of every chunk of this envelope, in order. */
-  results(): Promise<TaskResult[]> {
-    return Promise.all(this.validations);
-  }
-
   private async append(text: string, bytes: number, lines: number, reserveFooter: boolean): Promise<void> {
     const room = bytes + (reserveFooter ? ENVELOPE_FOOTER_BYTES : 0);
     if (!this.segment || this.segmentLength + room > this.segment.length) {
@@ -249,9 +241,7 @@ class OpenEnvelope {
     this.md5.update(buf);
     const t1 = performance.now();
     times?.add('checksum', t1 - t0);
-    // A segment of only the header or the closing tag has nothing to
-    // validate (alone it would be an envelope without transactions).
-    if (this.ctx.validator && this.segmentTransactions > 0) await this.submit(buf, last);
+    await this.check?.segment(buf, { hasHeader: this.segmentHasHeader, last, startLine: this.segmentStartLine, transactions: this.segmentTransactions });
     const t2 = performance.now();
     times?.add('validate-wait', t2 - t1);
     await this.sink.write(buf);
@@ -262,31 +252,14 @@ class OpenEnvelope {
     this.segmentTransactions = 0;
     this.segmentHasHeader = false;
   }
-
-  // A worker validates the segment wrapped in the envelope's own header and
-  // footer where it lacks them: equivalent to validating the whole file, as
-  // the schemas have no identity constraints. Waits for a free chunk slot,
-  // which bounds the memory queued for validation.
-  private async submit(buf: Buffer, last: boolean): Promise<void> {
-    const { result } = await this.ctx.validator!.validateChunk({
-      schemaPath: this.ctx.schemaPath,
-      parts: [this.segmentHasHeader ? '' : this.header, buf, last ? '' : ENVELOPE_FOOTER],
-      prefixLines: this.segmentHasHeader ? 0 : HEADER_LINES,
-      firstLine: this.segmentStartLine,
-      maxIssues: MAX_ISSUES_PER_ENVELOPE,
-    });
-    result.catch(() => undefined); // awaited in results(); no unhandled rejection meanwhile
-    this.validations.push(result);
-  }
 }
 
 /** Render, split, checksum and validate; see the rules at the top of this file. */
 export async function buildEnvelopes(opts: BuildEnvelopesOptions): Promise<BuiltEnvelope[]> {
   checkOptions(opts);
-  const validator = (opts.validate ?? true) ? sharedValidator() : null;
   const ctx: Context = {
     opts,
-    validator,
+    engine: (opts.validate ?? true) ? resolveXsdEngine(opts.xsdValidator ?? 'auto') : null,
     schemaPath: schemaPathFor(opts.schema ?? 'herald'),
     segmentBytes: opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
     bytesWritten: 0,
@@ -300,17 +273,19 @@ export async function buildEnvelopes(opts: BuildEnvelopesOptions): Promise<Built
   } catch (err) {
     // The envelope being written (or closed) when the run failed; those
     // already ended are the caller's to clean up.
+    state.current?.check?.abort();
     await state.current?.sink.abort?.(err as Error);
     throw err;
   }
   for (const { envelope, open } of built) {
     const t0 = performance.now();
-    const results = await open.results();
+    if (!open.check) continue;
+    const r = await open.check.result();
     ctx.times?.add('validate-tail', performance.now() - t0);
-    envelope.issueCount = results.reduce((n, r) => n + r.count, 0);
-    envelope.issues = results.flatMap((r) => r.issues).slice(0, MAX_ISSUES_PER_ENVELOPE);
-    envelope.valid = envelope.issueCount === 0;
-    envelope.validationMs = results.reduce((n, r) => n + r.ms, 0);
+    envelope.issueCount = r.count;
+    envelope.issues = r.issues;
+    envelope.valid = r.count === 0;
+    envelope.validationMs = r.ms;
     ctx.times?.add('validate-worker', envelope.validationMs);
   }
   return built.map((b) => b.envelope);

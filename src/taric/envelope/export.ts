@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import { crashPoint } from '../../lib/crash-point.js';
 import type { PhaseTimes } from '../../lib/phase-times.js';
 import { buildEnvelopes, type BuildEnvelopesOptions, type BuiltEnvelope, type EnvelopeSink } from './envelope-writer.js';
+import type { XsdValidatorChoice } from './envelope-check.js';
 import { EnvelopeIdSequence, withEnvelopeNumbering } from './allocate.js';
 import { EnvelopeInvalidError, TaricError } from '../errors.js';
 import { EnvelopeRows, type StoredEnvelope } from './envelope-rows.js';
@@ -37,6 +38,8 @@ export interface ExportOptions {
   now: Date;
   /** Byte limit of each envelope file (config EXPORTER_MAX_ENVELOPE_SIZE). */
   maxEnvelopeBytes: number;
+  /** Which XSD validator (config EXPORTER_XSD_VALIDATOR; default auto). */
+  xsdValidator?: XsdValidatorChoice | undefined;
   /** TARIC transaction id of the first export ever (config EXPORTER_FIRST_TRANSACTION_ID). */
   firstTransactionId: number;
   /** Where DIT{envelopeId}.xml files are written (must exist). */
@@ -103,6 +106,7 @@ export async function exportReadyWorkbaskets(db: Knex, opts: ExportOptions): Pro
           firstTaricTransactionId: next.nextTaricTransactionId,
           nextEnvelopeId: () => sequence.next(),
           maxEnvelopeBytes: opts.maxEnvelopeBytes,
+          xsdValidator: opts.xsdValidator,
           openSink: (envelopeId) => {
             const file = path.join(opts.workDir, envelopeFileName(envelopeId));
             files.push(file);
@@ -177,6 +181,7 @@ export interface RenderPendingOptions {
   firstTaricTransactionId: number;
   nextEnvelopeId(): string;
   maxEnvelopeBytes: number;
+  xsdValidator?: XsdValidatorChoice | undefined;
   openSink(envelopeId: string): EnvelopeSink | Promise<EnvelopeSink>;
   onPlaced?: BuildEnvelopesOptions['onPlaced'];
   onWritten?: BuildEnvelopesOptions['onWritten'];
@@ -198,6 +203,7 @@ export async function renderPending(db: Knex | Knex.Transaction, opts: RenderPen
     firstTaricTransactionId: opts.firstTaricTransactionId,
     nextEnvelopeId: opts.nextEnvelopeId,
     maxEnvelopeBytes: opts.maxEnvelopeBytes,
+    xsdValidator: opts.xsdValidator,
     openSink: opts.openSink,
     ...(opts.onPlaced ? { onPlaced: opts.onPlaced } : {}),
     ...(opts.onWritten ? { onWritten: opts.onWritten } : {}),

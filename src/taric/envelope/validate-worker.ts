@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import type { XsdValidator } from 'libxml2-wasm';
+import { elementInMessage, tidyMessage } from './issue-text.js';
 import type { ChunkTask, FileTask, LoadTask, TaskResult, ValidationIssue } from './validation-types.js';
 
 // Worker thread of src/taric/envelope/validate.ts: XSD validation with libxml2,
@@ -84,21 +85,6 @@ function validate(lib: Libxml2, validator: XsdValidator, data: Uint8Array): RawE
   }
 }
 
-const NAMESPACES: Array<[string, string]> = [
-  ['{urn:publicid:-:DGTAXUD:TARIC:MESSAGE:1.0}', 'oub:'],
-  ['{urn:publicid:-:DGTAXUD:GENERAL:ENVELOPE:1.0}', 'env:'],
-];
-
-function tidyMessage(message: string): string {
-  let m = message.trim();
-  for (const [uri, prefix] of NAMESPACES) m = m.split(uri).join(prefix);
-  return m;
-}
-
-// libxml2 prefixes schema errors with the node it means, in the fixed form
-// "Element '{ns}name'" (xmlSchemaFormatNodeForError); that names the element
-// more precisely than the line can when a file puts several on one line.
-const ELEMENT_IN_MESSAGE = /^Element '(?:\{[^}]*\})?([^']+)'/;
 const FIRST_TAG = /^\s*<\/?(?:[\w.-]+:)?([\w.-]+)/;
 
 function lineText(data: Buffer, line: number): string {
@@ -114,7 +100,7 @@ function lineText(data: Buffer, line: number): string {
 
 function toIssues(errors: RawError[], maxIssues: number, mapLine: (l: number) => number, text?: Buffer): TaskResult['issues'] {
   return errors.slice(0, maxIssues).map((e) => {
-    const element = ELEMENT_IN_MESSAGE.exec(e.message)?.[1] ?? (text && e.line > 0 ? FIRST_TAG.exec(lineText(text, e.line))?.[1] : undefined);
+    const element = elementInMessage(e.message) ?? (text && e.line > 0 ? FIRST_TAG.exec(lineText(text, e.line))?.[1] : undefined);
     const issue: ValidationIssue = { line: mapLine(e.line), message: tidyMessage(e.message) };
     if (e.column > 0) issue.column = e.column;
     if (element) issue.element = element;

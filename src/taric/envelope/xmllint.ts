@@ -1,0 +1,217 @@
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { elementInMessage, tidyMessage } from './issue-text.js';
+import type { ValidationIssue } from './validation-types.js';
+
+// Envelope validation by libxml2's streaming validator in its own process:
+// `xmllint --stream --schema <xsd> <fifo>` reads the envelope as it is
+// rendered (docs/decisions/0019). Native and streaming, it takes about half
+// the CPU of a document per chunk in libxml2-wasm, runs on the other core,
+// and none of its memory is the worker's. Line numbers are the file's own
+// (it sees the whole file), so nothing needs mapping.
+//
+// Why a FIFO and not xmllint's stdin: Node moves bytes into a child's stdin
+// (a socket of ~200 KB) only when the event loop turns, which the renderer
+// does once per segment; xmllint then emptied the socket in ~2 ms and waited
+// (1.0 s wall for 0.46 s of CPU on a 40 MB export). A FIFO written through
+// fs.WriteStream is written by blocking writes on libuv's thread pool, which
+// refill it as fast as xmllint reads, whatever the main thread is doing.
+//
+// The process only ever sees Herald's own rendered output (never input from
+// outside), with --nonet. Its stderr is read line by line and only the first
+// maxIssues issues are kept, so an envelope with an error on every line costs
+// a count, not memory. When Herald dies, xmllint reads EOF and exits.
+
+export const XMLLINT = 'xmllint';
+
+/** Where to get it, in the one line an operator sees. */
+export const XMLLINT_MISSING = `${XMLLINT} not found on PATH: install it (Debian/Ubuntu: apt-get install libxml2-utils) or set EXPORTER_XSD_VALIDATOR=wasm`;
+
+const availableOnPath = new Map<string, boolean>();
+
+/** Whether `xmllint` runs here (asked once per PATH). */
+export function xmllintAvailable(): boolean {
+  const key = process.env.PATH ?? '';
+  let ok = availableOnPath.get(key);
+  if (ok === undefined) {
+    ok = spawnSync(XMLLINT, ['--version'], { stdio: 'ignore' }).status === 0;
+    availableOnPath.set(key, ok);
+  }
+  return ok;
+}
+
+export interface StreamResult {
+  issues: ValidationIssue[];
+  /** Every issue reported, including those beyond maxIssues. */
+  count: number;
+  /** Wall time of the xmllint process, start to exit. */
+  ms: number;
+}
+
+// "<input>:12: Schemas validity error : Element '{ns}x': ..." (the input
+// being the FIFO's path); libxml2's context lines (the source line and a
+// caret under it) do not start with "<input>:<line>:" and are not issues,
+// nor are its verdict lines ("<input> validates", "<input> fails to validate").
+const ISSUE_AFTER_INPUT = /^:(\d+): (?:element [^:]*: )?(?:[A-Za-z ]*error|[A-Za-z ]*warning) : (.*)$/;
+const LONGEST_KEPT_LINE = 4096;
+
+// Up to this much waits for xmllint before the writer must (1 MiB measured
+// as fast as 4 MiB, with less memory).
+const QUEUED_BYTES = 1024 * 1024;
+
+// xmllint's exit codes: 1 the input is not well-formed, 3 and 4 it is not
+// valid; 5 the schema did not compile (Herald's fault, not the envelope's).
+const NOT_WELL_FORMED = 1;
+const INVALID_INPUT = new Set([NOT_WELL_FORMED, 3, 4]);
+
+export class XmllintStream {
+  private readonly child;
+  private readonly dir: string;
+  private readonly fifo: string;
+  private readonly input: fs.WriteStream;
+  private opened = false;
+  private readonly started = performance.now();
+  private readonly issues: ValidationIssue[] = [];
+  private count = 0;
+  private pendingText = '';
+  private overlong = false;
+  private readonly stderrHead: string[] = [];
+  private readonly done: Promise<StreamResult>;
+  private failed: Error | null = null;
+  private exited = false;
+
+  constructor(
+    schemaPath: string,
+    private readonly maxIssues: number,
+  ) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-xmllint-'));
+    this.fifo = path.join(this.dir, 'envelope.xml');
+    const made = spawnSync('mkfifo', ['-m', '600', this.fifo], { encoding: 'utf8' });
+    if (made.status !== 0) {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      throw new Error(`cannot make a FIFO for ${XMLLINT} (mkfifo: ${(made.stderr || made.error?.message || '').trim()})`);
+    }
+    this.child = spawn(XMLLINT, ['--noout', '--nonet', '--stream', '--schema', schemaPath, this.fifo], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Blocking writes on libuv's thread pool (fs.WriteStream on a FIFO) keep
+    // xmllint fed while the main thread renders; see the top of this file.
+    this.input = fs.createWriteStream(this.fifo, { highWaterMark: QUEUED_BYTES });
+    this.input.on('open', () => {
+      this.opened = true;
+      this.removeFifo();
+    });
+    // A write after xmllint exited (EPIPE) says nothing the exit code does not.
+    this.input.on('error', () => undefined);
+    this.child.stderr.setEncoding('utf8');
+    this.child.stderr.on('data', (text: string) => this.read(text));
+    this.done = new Promise<StreamResult>((resolve, reject) => {
+      this.child.on('error', (err: NodeJS.ErrnoException) => {
+        this.failed = err.code === 'ENOENT' ? new Error(XMLLINT_MISSING) : new Error(`${XMLLINT} could not run: ${err.message}`);
+        reject(this.failed);
+      });
+      this.child.on('close', (code, signal) => {
+        this.exited = true;
+        this.releaseInput();
+        if (this.pendingText) this.line(this.pendingText);
+        const ms = performance.now() - this.started;
+        if (this.failed) return reject(this.failed);
+        if (code === 0) return resolve({ issues: this.issues, count: this.count, ms });
+        if (code !== null && INVALID_INPUT.has(code)) {
+          // xmllint 2.9's reader prints no parser message, only "failed to
+          // parse" and exit 1; never reported valid, and said plainly.
+          if (code === NOT_WELL_FORMED) this.add({ line: 0, message: 'not well-formed XML: xmllint could not parse it to the end' });
+          else if (this.count === 0) this.add({ line: 0, message: `${XMLLINT} rejected the envelope (exit ${code})` });
+          return resolve({ issues: this.issues, count: this.count, ms });
+        }
+        const why = this.stderrHead.join(' ').slice(0, 500);
+        reject(new Error(`${XMLLINT} failed (${signal ?? `exit ${code}`})${why ? `: ${why}` : ''}`));
+      });
+    });
+    this.done.catch(() => undefined); // awaited in result(); no unhandled rejection meanwhile
+  }
+
+  /** Queues the bytes for xmllint; waits (back-pressure) while QUEUED_BYTES are queued. */
+  write(chunk: Buffer): Promise<void> {
+    if (this.exited || this.input.destroyed) return Promise.resolve(); // result() says why
+    if (this.input.write(chunk)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const settle = () => {
+        this.input.off('drain', settle);
+        this.input.off('close', settle);
+        resolve();
+      };
+      this.input.on('drain', settle);
+      this.input.on('close', settle);
+    });
+  }
+
+  /** No more input: xmllint finishes on its own. */
+  end(): void {
+    if (!this.input.writableEnded) this.input.end();
+  }
+
+  /** Ends the input (if not yet ended) and waits for the verdict. */
+  result(): Promise<StreamResult> {
+    this.end();
+    return this.done;
+  }
+
+  abort(): void {
+    this.child.kill('SIGKILL'); // its close releases the input
+  }
+
+  // xmllint exited: if it never opened the FIFO (it could not start, or the
+  // schema did not compile), the input's open is still blocked on the thread
+  // pool; opening the read end ourselves releases it.
+  private releaseInput(): void {
+    if (!this.opened) {
+      try {
+        fs.closeSync(fs.openSync(this.fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
+      } catch {
+        // already gone: nothing blocks on it
+      }
+    }
+    this.input.destroy();
+    this.removeFifo();
+  }
+
+  private removeFifo(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private read(text: string): void {
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      this.line(this.pendingText + text.slice(start, nl));
+      this.pendingText = '';
+      this.overlong = false;
+      start = nl + 1;
+    }
+    if (this.overlong) return;
+    this.pendingText += text.slice(start);
+    if (this.pendingText.length > LONGEST_KEPT_LINE) {
+      this.pendingText = this.pendingText.slice(0, LONGEST_KEPT_LINE);
+      this.overlong = true;
+    }
+  }
+
+  private line(text: string): void {
+    const fromInput = text.startsWith(this.fifo);
+    const m = fromInput ? ISSUE_AFTER_INPUT.exec(text.slice(this.fifo.length)) : null;
+    if (!m) {
+      if (this.stderrHead.length < 5 && text.trim() && !fromInput) this.stderrHead.push(text.trim());
+      return;
+    }
+    const message = m[2]!;
+    const issue: ValidationIssue = { line: Number(m[1]), message: tidyMessage(message) };
+    const element = elementInMessage(message);
+    if (element) issue.element = element;
+    this.add(issue);
+  }
+
+  private add(issue: ValidationIssue): void {
+    this.count++;
+    if (this.issues.length < this.maxIssues) this.issues.push(issue);
+  }
+}
