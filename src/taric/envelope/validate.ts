@@ -5,7 +5,10 @@ import { Worker } from 'node:worker_threads';
 import type { ChunkTask, FileTask, LoadTask, TaskResult, ValidationIssue } from './validation-types.js';
 import { HERALD_ENVELOPE_XSD } from './xsd.js';
 
-// XSD validation off the main thread: one worker thread (validate-worker.ts)
+// XSD validation off the main thread with libxml2-wasm: whole files (the
+// import's schema check, tests) always, and envelopes being exported where
+// xmllint is not installed (envelope-check.ts; xmllint.ts is the default
+// there, docs/decisions/0019). One worker thread (validate-worker.ts)
 // validates envelope chunks while the main thread keeps rendering, so render
 // and validation overlap on the two cores. The schemas have no identity
 // constraints (no xs:key/xs:unique), so validating groups of transactions,
