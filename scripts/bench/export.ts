@@ -21,7 +21,7 @@
 // Ends with one JSON line: {"sizes":[{megabytes, seconds, xmllintSeconds, ratio, peakRssMb, ...}], ...}.
 // Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL,
 // BENCH_WORKER_NODE_ARGS (node flags for the worker instead of the deployed
-// --max-semi-space-size=2, e.g. "--max-semi-space-size=2 --cpu-prof").
+// --max-semi-space-size=8, e.g. "--max-semi-space-size=8 --cpu-prof").
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -12,7 +12,7 @@ export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
  * and deploy/compose.yaml set this NODE_OPTIONS (test/deploy/kit.test.ts
  * keeps all three equal), so bench:export measures the worker as it runs.
  */
-export const WORKER_NODE_OPTIONS = '--max-semi-space-size=2';
+export const WORKER_NODE_OPTIONS = '--max-semi-space-size=8';
 
 /** `--name N` from the command line (a positive number; whole unless fractions are allowed), or the default. */
 export function arg(name: string, dflt: number, opts: { fractions?: boolean } = {}): number {
