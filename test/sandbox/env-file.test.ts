@@ -95,7 +95,8 @@ describe('sandbox/env-file: writing the sandbox settings for .env use', () => {
       let err = '';
       child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
       child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      // A signal name when it died of one, so a failure says which.
+      const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
       return { child, exited, stdout: () => out, stderr: () => err };
     }
     const ports = SANDBOXES.flatMap((d) => [`--${d.name}-port`, '0']);
