@@ -26,7 +26,7 @@ export function registerDoctorCommand(program: Command): void {
     .command('doctor')
     .description(
       'Check the configuration and every service Herald uses: Postgres (reachable, migrations, max_connections), Redis, S3 (bucket and a probe object), ' +
-        'the HMRC token endpoint, the e-invoicing providers and SMTP. Prints OK / FAIL / SKIP with the fix; exit 1 on any FAIL.',
+        'the HMRC token endpoint, the e-invoicing providers, SMTP, and the envelope XSD validator (xmllint, or libxml2-wasm). Prints OK / FAIL / SKIP with the fix; exit 1 on any FAIL.',
     )
     .option('--workers <n>', 'how many `herald worker` processes will run (for the max_connections check)', count('--workers', 0), 1)
     .option('--servers <n>', 'how many `herald serve` processes will run (for the max_connections check)', count('--servers', 0), 1)

@@ -8,6 +8,7 @@ import { providersCheck } from './checks/providers.js';
 import { redisCheck } from './checks/redis.js';
 import { s3Check } from './checks/s3.js';
 import { smtpCheck } from './checks/smtp.js';
+import { xsdCheck } from './checks/xsd.js';
 
 /** `herald doctor`'s options (commands.ts parses them; this module, loaded on use, runs the checks). */
 export interface DoctorOptions {
@@ -20,10 +21,10 @@ export interface DoctorOptions {
 // `herald doctor`: the configuration first (every bad setting listed); with
 // a valid one, every service check side by side, each under --timeout.
 
-export const CHECKS: readonly Check[] = [postgresCheck, redisCheck, s3Check, hmrcCheck, providersCheck, smtpCheck];
+export const CHECKS: readonly Check[] = [postgresCheck, redisCheck, s3Check, hmrcCheck, providersCheck, smtpCheck, xsdCheck];
 
 /** What each check reports on when the configuration is invalid: they cannot run. */
-const CHECK_NAMES = ['postgres', 'migrations', 'connections', 'redis', 's3', 'hmrc', 'provider-pac', 'provider-invoicing', 'smtp'];
+const CHECK_NAMES = ['postgres', 'migrations', 'connections', 'redis', 's3', 'hmrc', 'provider-pac', 'provider-invoicing', 'smtp', 'xsd-validator'];
 
 function configCheck(env: NodeJS.ProcessEnv): { config?: Config; result: CheckResult } {
   const started = Date.now();

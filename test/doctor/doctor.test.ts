@@ -18,7 +18,7 @@ import { REDIS_URL } from '../helpers/redis.js';
 // with a fix naming the setting.
 
 const OPTS = { workers: 1, servers: 1, timeout: 10_000 };
-const SERVICE_CHECKS = ['postgres', 'migrations', 'connections', 'redis', 's3', 'hmrc', 'provider-pac', 'provider-invoicing', 'smtp'];
+const SERVICE_CHECKS = ['postgres', 'migrations', 'connections', 'redis', 's3', 'hmrc', 'provider-pac', 'provider-invoicing', 'smtp', 'xsd-validator'];
 
 function byName(results: CheckResult[]): Record<string, CheckResult> {
   return Object.fromEntries(results.map((r) => [r.name, r]));
@@ -80,6 +80,7 @@ describe('doctor (herald doctor)', function () {
     expect(results.s3!.detail).to.contain('put, head and delete of doctor/');
     expect(results.hmrc!.detail).to.contain(`issued a token to ${upEnv.HMRC_CLIENT_ID}`);
     expect(results.smtp!.detail).to.contain('answered EHLO; failure mails go to ops@example.test');
+    expect(results['xsd-validator']!.detail).to.match(/^xmllint \(libxml \d+\) validates envelopes/);
     // The probe was deleted: the sandbox's bucket directory holds nothing under doctor/.
     const bucketDir = path.join(dir, 's3', upEnv.S3_BUCKET!);
     const leftovers = fs.existsSync(bucketDir) ? fs.readdirSync(bucketDir, { recursive: true }).map(String).filter((f) => f.includes('probe-')) : [];
@@ -160,6 +161,24 @@ describe('doctor (herald doctor)', function () {
     expect(results[0]).to.include({ name: 'configuration', status: 'fail' });
     expect(results[0]!.detail).to.contain('REDIS_URL: must be a URL').and.to.contain('JOBS_CONCURRENCY: must be a whole number');
     expect(results.slice(1).map((r) => [r.name, r.status])).to.deep.equal(SERVICE_CHECKS.map((n) => [n, 'skip']));
+  });
+
+  it('says which XSD validator exports will use, and what to install when xmllint is missing', async () => {
+    const base = { DATABASE_URL: t.get().url, LOG_LEVEL: 'silent' };
+    const wasm = byName(await doctor(OPTS, { ...base, EXPORTER_XSD_VALIDATOR: 'wasm' }))['xsd-validator']!;
+    expect([wasm.status, wasm.detail]).to.deep.equal(['ok', 'libxml2-wasm in a worker thread validates envelopes (EXPORTER_XSD_VALIDATOR=wasm)']);
+    const saved = process.env.PATH;
+    process.env.PATH = dir; // no xmllint there
+    try {
+      const auto = byName(await doctor(OPTS, base))['xsd-validator']!;
+      expect(auto.status).to.equal('skip');
+      expect(auto.detail).to.match(/^xmllint not found: exports fall back to libxml2-wasm/);
+      expect(auto.fix).to.contain('apt-get install libxml2-utils');
+      const forced = byName(await doctor(OPTS, { ...base, EXPORTER_XSD_VALIDATOR: 'xmllint' }))['xsd-validator']!;
+      expect([forced.status, forced.detail]).to.deep.equal(['fail', 'xmllint not found on PATH: install it (Debian/Ubuntu: apt-get install libxml2-utils) or set EXPORTER_XSD_VALIDATOR=wasm']);
+    } finally {
+      process.env.PATH = saved;
+    }
   });
 
   it('skips what is not configured, saying what that means', async () => {
