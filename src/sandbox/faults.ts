@@ -33,36 +33,44 @@ export type FaultAction = z.infer<typeof faultActionSchema>;
 
 export type Fault<Match> = FaultAction & { match?: Match; times?: number };
 
-interface Queued<Match> {
-  fault: Fault<Match>;
-  left: number;
-}
+/**
+ * Queued items, each good for its `times` uses (default 1): `take` returns
+ * the first one that matches and uses it up by one. The wire faults below,
+ * and the PAC stand-in's webhook and PDF faults, are such queues.
+ */
+export class CountedQueue<T extends { times?: number | undefined }, Got> {
+  private queue: Array<{ item: T; left: number }> = [];
 
-export class FaultQueue<Match> {
-  private queue: Queued<Match>[] = [];
+  constructor(private readonly matches: (item: T, got: Got) => boolean) {}
 
-  constructor(private readonly matches: (want: Match | undefined, got: Match) => boolean) {}
-
-  push(fault: Fault<Match>): void {
-    this.queue.push({ fault, left: fault.times ?? 1 });
+  push(item: T): void {
+    this.queue.push({ item, left: item.times ?? 1 });
   }
 
-  /** The first queued fault matching this request, used up by one. */
-  take(got: Match): Fault<Match> | undefined {
-    const i = this.queue.findIndex((q) => this.matches(q.fault.match, got));
+  /** The first queued item matching `got`, used up by one. */
+  take(got: Got): T | undefined {
+    const i = this.queue.findIndex((q) => this.matches(q.item, got));
     if (i < 0) return undefined;
     const q = this.queue[i]!;
     q.left -= 1;
     if (q.left <= 0) this.queue.splice(i, 1);
-    return q.fault;
+    return q.item;
   }
 
-  pending(): Fault<Match>[] {
-    return this.queue.map((q) => ({ ...q.fault, times: q.left }));
+  /** What is still queued, each with the uses it has left. */
+  pending(): T[] {
+    return this.queue.map((q) => ({ ...q.item, times: q.left }));
   }
 
   clear(): void {
     this.queue = [];
+  }
+}
+
+/** Wire faults for requests of kind Match: `matches(want, got)` says whether a fault's `match` applies. */
+export class FaultQueue<Match> extends CountedQueue<Fault<Match>, Match> {
+  constructor(matches: (want: Match | undefined, got: Match) => boolean) {
+    super((fault, got) => matches(fault.match, got));
   }
 }
 

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { FaultQueue, faultActionSchema, playHttpFault, type Fault } from './faults.js';
+import { CountedQueue, FaultQueue, faultActionSchema, playHttpFault, type Fault } from './faults.js';
 
 // A stand-in for an Alanube-style PAC (Panama): a real HTTP server on
 // loopback. Documents move REGISTERED -> PAC_AUTHORIZED -> DGI_AUTHORIZED (or
@@ -106,8 +106,9 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
   const recordAll = opts.record ?? true;
   const signKey = crypto.randomBytes(16);
   const faults = new FaultQueue<PacFaultMatch>((want = 'any', got) => want === 'any' || want === got);
-  let webhookFaults: { fault: WebhookFault; left: number }[] = [];
-  let pdfFaults: { fault: PdfFault; left: number }[] = [];
+  // Webhook faults apply to the next deliveries in order; a PDF fault to the next step of its type.
+  const webhookFaults = new CountedQueue<WebhookFault, void>(() => true);
+  const pdfFaults = new CountedQueue<PdfFault, PdfFault['type'][]>((f, types) => types.includes(f.type));
   let pdfWritten = 0;
   let records: PacRequestRecord[] = [];
   let docs = new Map<string, PacDocument>();
@@ -124,16 +125,8 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
     return age >= pacAfter ? 'PAC_AUTHORIZED' : 'REGISTERED';
   }
 
-  function takePdfFault(types: PdfFault['type'][]): PdfFault | undefined {
-    const i = pdfFaults.findIndex((q) => types.includes(q.fault.type));
-    if (i < 0) return undefined;
-    const q = pdfFaults[i]!;
-    if (--q.left <= 0) pdfFaults.splice(i, 1);
-    return q.fault;
-  }
-
   function pdfUrl(d: PacDocument): string {
-    const f = takePdfFault(['url']);
+    const f = pdfFaults.take(['url']);
     if (f?.type === 'url') return f.url;
     const expires = now() + ttl;
     const sig = crypto.createHmac('sha256', signKey).update(`${d.id}:${expires}`).digest('hex');
@@ -214,7 +207,7 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
     const want = crypto.createHmac('sha256', signKey).update(`${id}:${q.expires}`).digest('hex');
     if (q.sig !== want || !docs.has(id)) return answer(reply, rec, 404, 'not found');
     if (Number(q.expires) < now()) return answer(reply, rec, 403, 'URL expired');
-    const f = takePdfFault(['redirect', 'body']);
+    const f = pdfFaults.take(['redirect', 'body']);
     if (f?.type === 'redirect') return answer(reply.header('location', f.location), rec, f.status ?? 302, '');
     if (f?.type === 'body') {
       rec.status = 200;
@@ -276,14 +269,6 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
     return httpStatus;
   }
 
-  function takeWebhookFault(): WebhookFault | undefined {
-    const q = webhookFaults[0];
-    if (!q) return undefined;
-    q.left -= 1;
-    if (q.left <= 0) webhookFaults.shift();
-    return q.fault;
-  }
-
   let ticking = false;
   /** Sends a webhook for every document whose status moved since its last one. */
   async function tick(): Promise<void> {
@@ -299,7 +284,7 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
         const steps = chain.slice(d.notified ? chain.indexOf(d.notified) + 1 : 0, chain.indexOf(s) + 1);
         d.notified = s;
         for (const step of steps) {
-          const f = takeWebhookFault();
+          const f = webhookFaults.take();
           if (f?.type === 'lose') continue;
           if (f?.type === 'reorder') {
             const prev = held;
@@ -335,8 +320,8 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
       return d ? statusAt(d, now()) : undefined;
     },
     inject: (f) => faults.push(pacFaultSchema.parse(f) as PacFault),
-    injectWebhook: (f) => void webhookFaults.push({ fault: f, left: f.times ?? 1 }),
-    injectPdf: (f) => void pdfFaults.push({ fault: f, left: f.times ?? 1 }),
+    injectWebhook: (f) => webhookFaults.push(f),
+    injectPdf: (f) => pdfFaults.push(f),
     pdfBytesWritten: () => pdfWritten,
     async sendWebhook(id, status) {
       const d = docs.get(id);
@@ -353,8 +338,8 @@ export async function startPacSandbox(opts: PacSandboxOptions): Promise<PacSandb
     },
     reset() {
       faults.clear();
-      webhookFaults = [];
-      pdfFaults = [];
+      webhookFaults.clear();
+      pdfFaults.clear();
       pdfWritten = 0;
       records = [];
       docs = new Map();
