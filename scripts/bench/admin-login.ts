@@ -41,7 +41,7 @@ try {
   for (const c of cases) {
     await db.raw('DELETE FROM admin_login_throttle; DELETE FROM admin_sessions');
     const config = loadConfig({}, { HTTP_TRUST_PROXY: 'loopback', ADMIN_SESSION_SECRET: 'x'.repeat(40), ...c.env });
-    const app = await buildServer({ db, config, log: pino({ level: 'silent' }), plugins: [adminRoutes], processMetrics: false });
+    const app = await buildServer({ db, config, log: pino({ level: 'silent' }), plugins: [adminRoutes()], processMetrics: false });
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     const form = await fetch(`${base}/admin/login`);
     const cookie = form.headers.getSetCookie().map((l) => l.split(';')[0]).join('; ');

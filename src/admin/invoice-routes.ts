@@ -5,6 +5,7 @@ import type { RouteDeps } from '../http/route-types.js';
 import { getJob } from '../jobs/store/runs.js';
 import { BIGINT_ID_MAX, idText, text } from '../lib/boundary.js';
 import { OperationRefused, openInvoicePdf, refetchPdf, repollInvoice } from '../providers/operations.js';
+import type { ProviderServices } from '../providers/services.js';
 import { layout } from './html.js';
 import { INVOICE_PAGE_SIZE, listInvoiceViews, listReportViews } from './store-invoices.js';
 import { listInvoiceRequestViews } from './store-views.js';
@@ -39,7 +40,7 @@ const invoicesQuery = z.object({
 /** 404 naming the field and what was not found ("upload: upload 7 not found"). */
 export const notFound = (what: string, field: string) => new HttpError('NOT_FOUND', `${field}: ${what} not found`, { field });
 
-export function installInvoicePages(app: FastifyInstance, { db, config }: RouteDeps, kit: AdminPageKit): void {
+export function installInvoicePages(app: FastifyInstance, { db, config }: RouteDeps, providers: () => ProviderServices, kit: AdminPageKit): void {
   const { guarded, guardedPost, chrome, html } = kit;
   const withSchema = (base: RouteShorthandOptions, schema: Record<string, unknown>) => ({ ...base, schema: { hide: true, ...schema } });
 
@@ -78,7 +79,7 @@ export function installInvoicePages(app: FastifyInstance, { db, config }: RouteD
     const { id } = req.params as { id: number };
     let pdf;
     try {
-      pdf = await openInvoicePdf(db, config, id);
+      pdf = await openInvoicePdf(db, providers(), id);
     } catch (err) {
       if (!(err instanceof OperationRefused)) throw err;
       throw new HttpError('UNAVAILABLE', err.message, { field: 'id' }, { cause: err });
@@ -93,8 +94,8 @@ export function installInvoicePages(app: FastifyInstance, { db, config }: RouteD
 
   // The same as `herald pac attach-pdf INVOICE` and `herald pac repoll INVOICE`.
   const invoiceActions = {
-    'attach-pdf': async (id: number) => `invoice ${id}: PDF stored at ${(await refetchPdf(db, config, id)).attachment.key}`,
-    repoll: async (id: number) => `invoice ${id}: polling restarted (round ${(await repollInvoice(db, config, id)).poll_generation})`,
+    'attach-pdf': async (id: number) => `invoice ${id}: PDF stored at ${(await refetchPdf(db, providers(), id)).attachment.key}`,
+    repoll: async (id: number) => `invoice ${id}: polling restarted (round ${(await repollInvoice(db, providers(), id)).poll_generation})`,
   };
   for (const [action, run] of Object.entries(invoiceActions)) {
     app.post(`/admin/invoices/:id/${action}`, withSchema(guardedPost, { params: intIdParams, body: backBody }), async (req, reply) => {

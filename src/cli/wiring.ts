@@ -85,7 +85,7 @@ export function wire(app: { config: Config; log: Logger }, overrides: ServiceOve
     exporter: exporter.get,
     providers: providers.get,
     reports: reports.get,
-    routes: [invoiceRoutes, reportRoutes(reports.get), adminRoutes, pacWebhookRoutes(providers.get)],
+    routes: [invoiceRoutes, reportRoutes(reports.get), adminRoutes(providers.get), pacWebhookRoutes(providers.get)],
     close() {
       exporter.close();
       providers.close();

@@ -2,11 +2,13 @@ import type { Command } from 'commander';
 import type { Knex } from 'knex';
 import { parseWholeNumber } from '../lib/cli/args.js';
 import { CliError, printJson, withApp } from '../lib/cli/context.js';
+import type { Config } from '../config.js';
 import { getParty } from '../invoices/store.js';
 import { findInvoiceByRef, InvoiceLookupError } from '../invoices/lookup.js';
 import {
   getAttachment, reopenDocument, upsertSupplierProvider, type ProviderDocument, type ProviderKind,
 } from './store.js';
+import type { ProviderServices } from './services.js';
 import { registerWebhookCommands } from './webhook-commands.js';
 
 // `herald pac ...`: the operator's side of provider submission. Commands
@@ -26,6 +28,16 @@ async function refused<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+/** The provider services for one command's run, closed after it. */
+async function withProviderServices<T>(config: Config, fn: (services: ProviderServices) => Promise<T>): Promise<T> {
+  const { createProviderServices } = await import('./services.js');
+  const services = createProviderServices(config);
+  try {
+    return await fn(services);
+  } finally {
+    services.close();
+  }
+}
 
 async function documentOf(db: Knex, invoiceId: number): Promise<ProviderDocument> {
   const { documentOfInvoice } = await import('./operations.js');
@@ -101,7 +113,7 @@ export function registerProviderCommands(program: Command): void {
       const { refetchPdf } = await import('./operations.js');
       const { id, result } = await withApp(async ({ db, config }) => {
         const found = await invoiceId(db, invoice, opts.supplier);
-        return { id: found, result: await refused(refetchPdf(db, config, found)) };
+        return { id: found, result: await withProviderServices(config, (services) => refused(refetchPdf(db, services, found))) };
       });
       if (opts.json) printJson(result.attachment);
       else process.stdout.write(`invoice ${id}: PDF stored at ${result.attachment.key}, sha256 ${result.attachment.sha256}\n`);
@@ -115,7 +127,10 @@ export function registerProviderCommands(program: Command): void {
     .option('--json', 'print the document row as JSON')
     .action(async (invoice: string, opts: { supplier?: string; json?: boolean }) => {
       const { repollInvoice } = await import('./operations.js');
-      const doc = await withApp(async ({ db, config }) => refused(repollInvoice(db, config, await invoiceId(db, invoice, opts.supplier))));
+      const doc = await withApp(async ({ db, config }) => {
+        const found = await invoiceId(db, invoice, opts.supplier);
+        return withProviderServices(config, (services) => refused(repollInvoice(db, services, found)));
+      });
       if (opts.json) printJson(doc);
       else process.stdout.write(`invoice ${doc.invoice_id}: polling restarted (round ${doc.poll_generation})\n`);
     });

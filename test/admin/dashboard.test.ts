@@ -34,7 +34,7 @@ describe('admin dashboard (headless Chromium)', () => {
     this.timeout(60_000);
     const { db } = t.get();
     await insertAdminUser(db, 'operator', await hashPassword(PASSWORD));
-    app = await buildServer({ db, config: loadConfig({ ADMIN_SESSION_SECRET: 'x'.repeat(40) }), log: quietLog, processMetrics: false, plugins: [adminRoutes] });
+    app = await buildServer({ db, config: loadConfig({ ADMIN_SESSION_SECRET: 'x'.repeat(40) }), log: quietLog, processMetrics: false, plugins: [adminRoutes()] });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     browser = await launchChromium();
     context = browser.context;

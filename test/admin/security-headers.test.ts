@@ -20,8 +20,8 @@ describe('admin cookies over TLS and security headers', () => {
   before(async () => {
     const { db } = t.get();
     await insertAdminUser(db, 'operator', await hashPassword(PASSWORD));
-    proxied = await adminServer(db, { HTTP_TRUST_PROXY: 'loopback' }, [adminRoutes, invoiceRoutes]);
-    direct = await adminServer(db, {}, [adminRoutes, invoiceRoutes]);
+    proxied = await adminServer(db, { HTTP_TRUST_PROXY: 'loopback' }, [adminRoutes(), invoiceRoutes]);
+    direct = await adminServer(db, {}, [adminRoutes(), invoiceRoutes]);
   });
   after(async () => {
     await proxied?.app.close();

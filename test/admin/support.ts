@@ -21,7 +21,7 @@ export interface AdminServer {
   clock: { now: Date };
 }
 
-export async function adminServer(db: Knex, env: Record<string, string> = {}, plugins: readonly RoutesPlugin[] = [adminRoutes]): Promise<AdminServer> {
+export async function adminServer(db: Knex, env: Record<string, string> = {}, plugins: readonly RoutesPlugin[] = [adminRoutes()]): Promise<AdminServer> {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
