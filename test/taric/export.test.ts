@@ -217,6 +217,60 @@ describe('taric.export', () => {
     expect(await countRows(db())).to.deep.equal(before);
   });
 
+  it('leaves no xmllint running when the exporter is killed while xmllint validates, and the next run exports it all', async function () {
+    this.timeout(240_000); // two child processes (node + tsx start-up)
+    // ~360 KB: more than one 256 KiB segment, so the kill comes mid-envelope.
+    const w = await readyWorkbasket(db(), Array.from({ length: 120 }, (_, i) => longFootnoteTransaction(900 + i, 3000)), 'validating');
+    const before = await countRows(db());
+    // The real xmllint, behind a script that notes its pid first (exec keeps the pid).
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-xmllint-bin-'));
+    const pids = path.join(bin, 'pids');
+    const real = spawnSync('sh', ['-c', 'command -v xmllint'], { encoding: 'utf8' }).stdout.trim();
+    expect(real, 'xmllint is installed (.ci/run installs libxml2-utils)').to.not.equal('');
+    fs.writeFileSync(path.join(bin, 'xmllint'), `#!/bin/sh\necho "$$ $*" >> '${pids}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-export-tmp-'));
+    const childOpts = { url: t.get().url, now: NOW.toISOString(), workDir, maxEnvelopeBytes: 1_000_000, firstTransactionId: 5000, workbasketIds: [w] };
+    const run = (crashAt: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'test/taric/export-child.ts', JSON.stringify(childOpts)], {
+        cwd: ROOT,
+        env: { ...process.env, HERALD_CRASH_AT: crashAt, TMPDIR: tmp, PATH: `${bin}:${process.env.PATH}` },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const gone = (pid: string) => {
+      try {
+        return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie has ended
+      } catch {
+        return true;
+      }
+    };
+    try {
+      const crashed = run('taric-export.validating');
+      expect(crashed.signal, crashed.stderr).to.equal('SIGKILL');
+      // Validators only (not the --version probe that finds xmllint).
+      const started = fs.readFileSync(pids, 'utf8').trim().split('\n').filter((l) => l.includes('--stream')).map((l) => l.split(' ')[0]!);
+      expect(started, 'the killed export had started xmllint').to.have.length(1);
+      // Its writer gone, xmllint reads the end of its input and exits.
+      let alive = started;
+      for (let i = 0; i < 200 && alive.length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        alive = started.filter((pid) => !gone(pid));
+      }
+      expect(alive, 'xmllint still running after its exporter was killed').to.deep.equal([]);
+      expect(fs.readdirSync(tmp).filter((f) => f.startsWith('herald-xmllint-')), 'FIFO directories left behind').to.deep.equal([]);
+      expect(await countRows(db())).to.deep.equal(before);
+
+      const ok = run('');
+      expect(ok.status, ok.stderr).to.equal(0);
+      const result = JSON.parse(ok.stdout) as Awaited<ReturnType<typeof exportReadyWorkbaskets>>;
+      expect(result.envelopes).to.have.length(1);
+      expect((await countRows(db())).envelope_transactions).to.equal(before.envelope_transactions + 120);
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true });
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   for (const point of ['taric-export.rendered', 'taric-export.before-commit']) {
     it(`loses nothing and uses no id when the exporter is killed at ${point}`, async function () {
       this.timeout(240_000); // two child processes (node + tsx start-up)

@@ -24,6 +24,7 @@ export { renderStoredEnvelope } from './render-stored.js';
 // envelopes / envelope_transactions rows that number them, all or nothing.
 // Workbasket status is left alone: the upload step moves workbaskets to SENT
 // once the files are in S3. Crash points (HERALD_CRASH_AT):
+//   taric-export.validating     mid-envelope (envelope-writer.ts): an xmllint process is reading it
 //   taric-export.rendered       every file written and validated, rows (being) inserted, nothing committed
 //   taric-export.before-commit  every row inserted, transaction not committed
 

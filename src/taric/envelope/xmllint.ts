@@ -6,14 +6,14 @@ import { elementInMessage, tidyMessage } from './issue-text.js';
 import type { ValidationIssue } from './validation-types.js';
 
 // Envelope validation by libxml2's streaming validator in its own process:
-// `xmllint --stream --schema <xsd> <fifo>` reads the envelope as it is
+// `xmllint --stream --schema <xsd> -` reads the envelope from a FIFO as it is
 // rendered (docs/decisions/0019). Native and streaming, it takes about half
 // the CPU of a document per chunk in libxml2-wasm, runs on the other core,
 // and none of its memory is the worker's. Line numbers are the file's own
 // (it sees the whole file), so nothing needs mapping.
 //
-// Why a FIFO and not xmllint's stdin: Node moves bytes into a child's stdin
-// (a socket of ~200 KB) only when the event loop turns, which the renderer
+// Why a FIFO and not a pipe from spawn(): Node moves bytes into a child's
+// stdin (a socket of ~200 KB) only when the event loop turns, which the renderer
 // does once per segment; xmllint then emptied the socket in ~2 ms and waited
 // (1.0 s wall for 0.46 s of CPU on a 40 MB export). A FIFO written through
 // fs.WriteStream is written by blocking writes on libuv's thread pool, which
@@ -50,10 +50,10 @@ export interface StreamResult {
   ms: number;
 }
 
-// "<input>:12: Schemas validity error : Element '{ns}x': ..." (the input
-// being the FIFO's path); libxml2's context lines (the source line and a
-// caret under it) do not start with "<input>:<line>:" and are not issues,
-// nor are its verdict lines ("<input> validates", "<input> fails to validate").
+// "-:12: Schemas validity error : Element '{ns}x': ..." ("-": stdin);
+// libxml2's context lines (the source line and a caret under it) do not
+// start with "-:<line>:" and are not issues, nor are its verdict lines
+// ("- validates", "- fails to validate").
 const ISSUE_AFTER_INPUT = /^:(\d+): (?:element [^:]*: )?(?:[A-Za-z ]*error|[A-Za-z ]*warning) : (.*)$/;
 const LONGEST_KEPT_LINE = 4096;
 
@@ -66,12 +66,41 @@ const QUEUED_BYTES = 1024 * 1024;
 const NOT_WELL_FORMED = 1;
 const INVALID_INPUT = new Set([NOT_WELL_FORMED, 3, 4]);
 
+/** How xmllint names its input when it reads stdin, at the start of each message. */
+const STDIN = '-';
+
+/**
+ * Both ends of a new FIFO, opened here before xmllint starts, so neither side
+ * ever waits in open() for the other: had xmllint opened the FIFO itself, an
+ * exporter killed before it got there would leave it waiting for a writer for
+ * ever. The read end is opened first without blocking (a FIFO opens for
+ * writing only once it has a reader), then the blocking ends; the FIFO's name
+ * is removed at once, so nothing is left behind whatever happens next.
+ */
+function openFifo(): { readFd: number; writeFd: number } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-xmllint-'));
+  const fifo = path.join(dir, 'envelope.xml');
+  let probe: number | undefined;
+  let writeFd: number | undefined;
+  try {
+    const made = spawnSync('mkfifo', ['-m', '600', fifo], { encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`cannot make a FIFO for ${XMLLINT} (mkfifo: ${(made.stderr || made.error?.message || '').trim()})`);
+    probe = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    writeFd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const readFd = fs.openSync(fifo, fs.constants.O_RDONLY);
+    return { readFd, writeFd };
+  } catch (err) {
+    if (writeFd !== undefined) fs.closeSync(writeFd);
+    throw err;
+  } finally {
+    if (probe !== undefined) fs.closeSync(probe);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export class XmllintStream {
   private readonly child;
-  private readonly dir: string;
-  private readonly fifo: string;
   private readonly input: fs.WriteStream;
-  private opened = false;
   private readonly started = performance.now();
   private readonly issues: ValidationIssue[] = [];
   private count = 0;
@@ -86,25 +115,21 @@ export class XmllintStream {
     schemaPath: string,
     private readonly maxIssues: number,
   ) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-xmllint-'));
-    this.fifo = path.join(this.dir, 'envelope.xml');
-    const made = spawnSync('mkfifo', ['-m', '600', this.fifo], { encoding: 'utf8' });
-    if (made.status !== 0) {
-      fs.rmSync(this.dir, { recursive: true, force: true });
-      throw new Error(`cannot make a FIFO for ${XMLLINT} (mkfifo: ${(made.stderr || made.error?.message || '').trim()})`);
+    const { readFd, writeFd } = openFifo();
+    try {
+      this.child = spawn(XMLLINT, ['--noout', '--nonet', '--stream', '--schema', schemaPath, '-'], { stdio: [readFd, 'ignore', 'pipe'] });
+    } finally {
+      // Only xmllint may hold the read end: if it dies, the writes fail
+      // (EPIPE) instead of filling a FIFO nobody reads.
+      fs.closeSync(readFd);
     }
-    this.child = spawn(XMLLINT, ['--noout', '--nonet', '--stream', '--schema', schemaPath, this.fifo], { stdio: ['ignore', 'ignore', 'pipe'] });
-    // Blocking writes on libuv's thread pool (fs.WriteStream on a FIFO) keep
-    // xmllint fed while the main thread renders; see the top of this file.
-    this.input = fs.createWriteStream(this.fifo, { highWaterMark: QUEUED_BYTES });
-    this.input.on('open', () => {
-      this.opened = true;
-      this.removeFifo();
-    });
+    // Blocking writes on libuv's thread pool (fs.WriteStream on the FIFO)
+    // keep xmllint fed while the main thread renders; see the top of this file.
+    this.input = fs.createWriteStream('', { fd: writeFd, highWaterMark: QUEUED_BYTES });
     // A write after xmllint exited (EPIPE) says nothing the exit code does not.
     this.input.on('error', () => undefined);
-    this.child.stderr.setEncoding('utf8');
-    this.child.stderr.on('data', (text: string) => this.read(text));
+    this.child.stderr!.setEncoding('utf8');
+    this.child.stderr!.on('data', (text: string) => this.read(text));
     this.done = new Promise<StreamResult>((resolve, reject) => {
       this.child.on('error', (err: NodeJS.ErrnoException) => {
         this.failed = err.code === 'ENOENT' ? new Error(XMLLINT_MISSING) : new Error(`${XMLLINT} could not run: ${err.message}`);
@@ -112,7 +137,7 @@ export class XmllintStream {
       });
       this.child.on('close', (code, signal) => {
         this.exited = true;
-        this.releaseInput();
+        this.input.destroy();
         if (this.pendingText) this.line(this.pendingText);
         const ms = performance.now() - this.started;
         if (this.failed) return reject(this.failed);
@@ -161,25 +186,6 @@ export class XmllintStream {
     this.child.kill('SIGKILL'); // its close releases the input
   }
 
-  // xmllint exited: if it never opened the FIFO (it could not start, or the
-  // schema did not compile), the input's open is still blocked on the thread
-  // pool; opening the read end ourselves releases it.
-  private releaseInput(): void {
-    if (!this.opened) {
-      try {
-        fs.closeSync(fs.openSync(this.fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
-      } catch {
-        // already gone: nothing blocks on it
-      }
-    }
-    this.input.destroy();
-    this.removeFifo();
-  }
-
-  private removeFifo(): void {
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-
   private read(text: string): void {
     let start = 0;
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
@@ -197,8 +203,8 @@ export class XmllintStream {
   }
 
   private line(text: string): void {
-    const fromInput = text.startsWith(this.fifo);
-    const m = fromInput ? ISSUE_AFTER_INPUT.exec(text.slice(this.fifo.length)) : null;
+    const fromInput = text.startsWith(STDIN);
+    const m = fromInput ? ISSUE_AFTER_INPUT.exec(text.slice(STDIN.length)) : null;
     if (!m) {
       if (this.stderrHead.length < 5 && text.trim() && !fromInput) this.stderrHead.push(text.trim());
       return;
