@@ -118,6 +118,9 @@ export class XmllintStream {
     const { readFd, writeFd } = openFifo();
     try {
       this.child = spawn(XMLLINT, ['--noout', '--nonet', '--stream', '--schema', schemaPath, '-'], { stdio: [readFd, 'ignore', 'pipe'] });
+    } catch (err) {
+      fs.closeSync(writeFd);
+      throw err;
     } finally {
       // Only xmllint may hold the read end: if it dies, the writes fail
       // (EPIPE) instead of filling a FIFO nobody reads.
