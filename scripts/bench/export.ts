@@ -37,6 +37,7 @@ import { startSandboxes, type StartedSandboxes } from '../../src/sandbox/sandbox
 import { createS3Storage, s3OptionsFromConfig } from '../../src/storage/s3.js';
 import { renderTransaction } from '../../src/taric/envelope/serialize.js';
 import { HERALD_ENVELOPE_XSD } from '../../src/taric/envelope/xsd.js';
+import { resolveXsdEngine } from '../../src/taric/envelope/envelope-check.js';
 import type { SourceTransaction } from '../../src/taric/model.js';
 import { insertRecords, insertTransactions, insertWorkbasket, setWorkbasketStatusIf } from '../../src/taric/store.js';
 import { sampleTransactions } from '../../test/taric/support/sample-records.js';
@@ -240,7 +241,9 @@ interface SizeResult {
 const name = `herald_bench_export_${process.pid}`;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-bench-export-'));
 const overall = loadGuard();
-process.stdout.write(`bench:export, ${formatLoad(overall.report())} at start\n`);
+// The worker inherits this environment: its validator is the one this resolves to.
+const validator = resolveXsdEngine(loadConfig(process.env).EXPORTER_XSD_VALIDATOR);
+process.stdout.write(`bench:export, validator ${validator}, worker node flags "${process.env.BENCH_WORKER_NODE_ARGS ?? WORKER_NODE_OPTIONS}", ${formatLoad(overall.report())} at start\n`);
 await admin(`CREATE DATABASE ${name}`);
 const db = knexFactory({ client: 'pg', connection: dbUrl(name), pool: { min: 0, max: 4 } });
 let sandboxes: StartedSandboxes | undefined;
@@ -360,5 +363,6 @@ const peak = Math.max(...results.map((r) => r.peakRssMb));
 targets['worker peak RSS <= 3x the largest envelope'] = { met: peak <= 3 * largest, value: `${peak} MB, ${(peak / largest).toFixed(2)}x` };
 const judgedLoad = windows.judgedLoad(final, 'each export and each xmllint run');
 finish(judgedLoad, {
+  validator,
   sizes: results.map((r) => ({ megabytes: r.megabytes, seconds: r.seconds, xmllintSeconds: r.xmllintSeconds, ratio: r.ratio, peakRssMb: r.peakRssMb, envelopes: r.envelopes, mbPerSecond: r.mbPerSecond, load1m: +r.load.peak1m.toFixed(2) })),
 }, targets);
