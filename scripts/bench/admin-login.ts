@@ -1,7 +1,7 @@
 import knexFactory from 'knex';
 import pino from 'pino';
 import { hashPassword } from '../../src/admin/passwords.js';
-import { adminRoutes } from '../../src/admin/routes.js';
+import { wire } from '../../src/cli/wiring.js';
 import { insertAdminUser } from '../../src/admin/store.js';
 import { loadConfig } from '../../src/config.js';
 import { migrateLatest } from '../../src/db/migrate.js';
@@ -41,7 +41,8 @@ try {
   for (const c of cases) {
     await db.raw('DELETE FROM admin_login_throttle; DELETE FROM admin_sessions');
     const config = loadConfig({}, { HTTP_TRUST_PROXY: 'loopback', ADMIN_SESSION_SECRET: 'x'.repeat(40), ...c.env });
-    const app = await buildServer({ db, config, log: pino({ level: 'silent' }), plugins: [adminRoutes()], processMetrics: false });
+    const log = pino({ level: 'silent' });
+    const app = await buildServer({ db, config, log, plugins: wire({ config, log }).routes, processMetrics: false });
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     const form = await fetch(`${base}/admin/login`);
     const cookie = form.headers.getSetCookie().map((l) => l.split(';')[0]).join('; ');

@@ -14,7 +14,7 @@ import { hashingGate } from './hashing-gate.js';
 import { COOKIE_BASE, endSession, readSession, sessionSecret, startSession, type AdminPrincipal } from './session.js';
 import { throttleSettings } from './throttle.js';
 import { listEnvelopeViews } from './store-views.js';
-import { createProviderServices, type ProviderServices } from '../providers/services.js';
+import type { ProviderServices } from '../providers/services.js';
 import { installInvoicePages, notFound } from './invoice-routes.js';
 import { listJobKinds } from '../jobs/store/views.js';
 import { renderTaric } from './view-domain.js';
@@ -93,16 +93,9 @@ function loginRefusal(outcome: Exclude<LoginOutcome, { kind: 'ok' }>): { status:
   return { status: 429, problem: `${what}: try again in ${waitText(outcome.retryAfterS)}. Nothing was checked.`, retryAfterS: outcome.retryAfterS };
 }
 
-/**
- * The admin pages. `providers`: the composition root's provider services (the
- * invoice pages' PDF link and PAC buttons use them); without it the plugin
- * builds its own on first use and closes them with the server.
- */
-export const adminRoutes = (providers?: () => ProviderServices): RoutesPlugin => async (app: FastifyInstance, deps: RouteDeps) => {
+/** The admin pages; `providers`: the composition root's provider services (the invoice pages' PDF link and PAC buttons). */
+export const adminRoutes = (providers: () => ProviderServices): RoutesPlugin => async (app: FastifyInstance, deps: RouteDeps) => {
   const { db, config } = deps;
-  let own: ProviderServices | undefined;
-  const services = providers ?? (() => (own ??= createProviderServices(config)));
-  app.addHook('onClose', async () => own?.close());
   await app.register(cookie, { secret: sessionSecret(config.ADMIN_SESSION_SECRET) });
   await app.register(csrf, {
     sessionPlugin: '@fastify/cookie',
@@ -223,5 +216,5 @@ export const adminRoutes = (providers?: () => ProviderServices): RoutesPlugin =>
     return reply.redirect(withFlash('/admin/taric', message), 303);
   });
 
-  installInvoicePages(app, deps, services, { guarded, guardedPost, chrome, html, safeBack, withFlash });
+  installInvoicePages(app, deps, providers, { guarded, guardedPost, chrome, html, safeBack, withFlash });
 };

@@ -7,7 +7,7 @@ import { launchChromium, type Chromium } from './chromium.js';
 import { hashPassword } from '../../src/admin/passwords.js';
 import { insertAdminUser } from '../../src/admin/store.js';
 import { loadConfig } from '../../src/config.js';
-import { adminRoutes } from '../../src/admin/routes.js';
+import { wire } from '../../src/cli/wiring.js';
 import { buildServer } from '../../src/http/server.js';
 import { enqueueJob } from '../../src/jobs/store/enqueue.js';
 import { getJob } from '../../src/jobs/store/runs.js';
@@ -34,7 +34,8 @@ describe('admin dashboard (headless Chromium)', () => {
     this.timeout(60_000);
     const { db } = t.get();
     await insertAdminUser(db, 'operator', await hashPassword(PASSWORD));
-    app = await buildServer({ db, config: loadConfig({ ADMIN_SESSION_SECRET: 'x'.repeat(40) }), log: quietLog, processMetrics: false, plugins: [adminRoutes()] });
+    const config = loadConfig({ ADMIN_SESSION_SECRET: 'x'.repeat(40) });
+    app = await buildServer({ db, config, log: quietLog, processMetrics: false, plugins: wire({ config, log: quietLog }).routes });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     browser = await launchChromium();
     context = browser.context;

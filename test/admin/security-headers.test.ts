@@ -1,11 +1,9 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { hashPassword } from '../../src/admin/passwords.js';
-import { adminRoutes } from '../../src/admin/routes.js';
 import { insertAdminUser } from '../../src/admin/store.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { createApiKey } from '../../src/http/api-keys.js';
-import { invoiceRoutes } from '../../src/invoices/routes.js';
 import { useTestDb } from '../helpers/db.js';
 import { adminServer, Browser, PASSWORD, type AdminServer } from './support.js';
 
@@ -20,8 +18,8 @@ describe('admin cookies over TLS and security headers', () => {
   before(async () => {
     const { db } = t.get();
     await insertAdminUser(db, 'operator', await hashPassword(PASSWORD));
-    proxied = await adminServer(db, { HTTP_TRUST_PROXY: 'loopback' }, [adminRoutes(), invoiceRoutes]);
-    direct = await adminServer(db, {}, [adminRoutes(), invoiceRoutes]);
+    proxied = await adminServer(db, { HTTP_TRUST_PROXY: 'loopback' });
+    direct = await adminServer(db, {});
   });
   after(async () => {
     await proxied?.app.close();

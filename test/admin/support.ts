@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
-import { adminRoutes } from '../../src/admin/routes.js';
+import { wire } from '../../src/cli/wiring.js';
 import { loadConfig } from '../../src/config.js';
 import type { RoutesPlugin } from '../../src/http/route-types.js';
 import { buildServer } from '../../src/http/server.js';
@@ -21,7 +21,8 @@ export interface AdminServer {
   clock: { now: Date };
 }
 
-export async function adminServer(db: Knex, env: Record<string, string> = {}, plugins: readonly RoutesPlugin[] = [adminRoutes()]): Promise<AdminServer> {
+/** `plugins`: default, every route of the composition root (the admin pages among them). */
+export async function adminServer(db: Knex, env: Record<string, string> = {}, plugins?: readonly RoutesPlugin[]): Promise<AdminServer> {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -32,7 +33,7 @@ export async function adminServer(db: Knex, env: Record<string, string> = {}, pl
   const log: Logger = pino({ level: 'info' }, sink);
   const clock = { now: new Date('2026-12-03T08:00:00Z') };
   const config = loadConfig({}, { ADMIN_SESSION_SECRET: 'admin-session-secret-for-tests-0123456789', ...env });
-  const app = await buildServer({ db, config, log, processMetrics: false, plugins, now: () => clock.now });
+  const app = await buildServer({ db, config, log, processMetrics: false, plugins: plugins ?? wire({ config, log }).routes, now: () => clock.now });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, base, logs, clock };
 }
