@@ -1,7 +1,7 @@
 import { ENVELOPE_FOOTER, HEADER_LINES } from './serialize.js';
 import { MAX_ISSUES_PER_ENVELOPE, sharedValidator, type Validator } from './validate.js';
 import type { TaskResult, ValidationIssue } from './validation-types.js';
-import { XMLLINT_MISSING, xmllintAvailable, XmllintStream } from './xmllint.js';
+import { XMLLINT_MISSING, XmllintStream, xmllintVersion } from './xmllint.js';
 
 // The XSD check of one envelope while the writer renders it, by either
 // validator (docs/decisions/0019):
@@ -17,7 +17,7 @@ export type XsdEngine = 'xmllint' | 'wasm';
 /** auto: xmllint where it runs, else libxml2-wasm. xmllint when it is missing fails with what to install. */
 export function resolveXsdEngine(choice: XsdValidatorChoice): XsdEngine {
   if (choice === 'wasm') return 'wasm';
-  if (xmllintAvailable()) return 'xmllint';
+  if (xmllintVersion() !== null) return 'xmllint';
   if (choice === 'xmllint') throw new Error(XMLLINT_MISSING);
   return 'wasm';
 }

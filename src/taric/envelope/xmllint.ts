@@ -29,17 +29,18 @@ export const XMLLINT = 'xmllint';
 /** Where to get it, in the one line an operator sees. */
 export const XMLLINT_MISSING = `${XMLLINT} not found on PATH: install it (Debian/Ubuntu: apt-get install libxml2-utils) or set EXPORTER_XSD_VALIDATOR=wasm`;
 
-const availableOnPath = new Map<string, boolean>();
+const versionOnPath = new Map<string, string | null>();
 
-/** Whether `xmllint` runs here (asked once per PATH). */
-export function xmllintAvailable(): boolean {
+/** The libxml2 version `xmllint` reports ("20914"), or null where it does not run (asked once per PATH). */
+export function xmllintVersion(): string | null {
   const key = process.env.PATH ?? '';
-  let ok = availableOnPath.get(key);
-  if (ok === undefined) {
-    ok = spawnSync(XMLLINT, ['--version'], { stdio: 'ignore' }).status === 0;
-    availableOnPath.set(key, ok);
+  let version = versionOnPath.get(key);
+  if (version === undefined) {
+    const r = spawnSync(XMLLINT, ['--version'], { encoding: 'utf8' });
+    version = r.status === 0 ? (/using libxml version (\d+)/.exec(r.stderr)?.[1] ?? 'unknown') : null;
+    versionOnPath.set(key, version);
   }
-  return ok;
+  return version;
 }
 
 export interface StreamResult {
