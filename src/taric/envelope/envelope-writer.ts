@@ -281,8 +281,8 @@ export async function buildEnvelopes(opts: BuildEnvelopesOptions): Promise<Built
     throw err;
   }
   for (const { envelope, open } of built) {
-    const t0 = performance.now();
     if (!open.check) continue;
+    const t0 = performance.now();
     const r = await open.check.result();
     ctx.times?.add('validate-tail', performance.now() - t0);
     envelope.issueCount = r.count;

@@ -110,7 +110,6 @@ export class XmllintStream {
   private readonly stderrHead: string[] = [];
   private readonly done: Promise<StreamResult>;
   private failed: Error | null = null;
-  private exited = false;
 
   constructor(
     schemaPath: string,
@@ -140,7 +139,6 @@ export class XmllintStream {
         reject(this.failed);
       });
       this.child.on('close', (code, signal) => {
-        this.exited = true;
         this.input.destroy();
         if (this.pendingText) this.line(this.pendingText);
         const ms = performance.now() - this.started;
@@ -162,7 +160,7 @@ export class XmllintStream {
 
   /** Queues the bytes for xmllint; waits (back-pressure) while QUEUED_BYTES are queued. */
   write(chunk: Buffer): Promise<void> {
-    if (this.exited || this.input.destroyed) return Promise.resolve(); // result() says why
+    if (this.input.destroyed) return Promise.resolve(); // xmllint has exited: result() says why
     if (this.input.write(chunk)) return Promise.resolve();
     return new Promise((resolve) => {
       const settle = () => {
