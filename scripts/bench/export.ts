@@ -8,7 +8,9 @@
 // and notifies the HMRC stand-in (src/sandbox). The figures:
 // - seconds: workbaskets.status_changed_at to the last uploads.notification_sent
 //   (both Postgres clocks);
-// - peakRssMb: the worker's VmHWM (whole process, validation thread included);
+// - peakRssMb: the worker's VmHWM (whole process, validation thread included),
+//   and what it is made of: the idle worker's file-backed pages (the node
+//   binary, libraries) and anonymous memory, and the anonymous peak;
 // - xmllintSeconds: `xmllint --noout --schema xsd/envelope.xsd` on the same
 //   envelopes, downloaded from the S3 stand-in, in the same run;
 // - where the time went: each job's phase line ({ timing, ms }, see
@@ -133,11 +135,35 @@ function startWorker(env: Record<string, string>): RunningWorker {
   return { child, timings, errors, started, exited };
 }
 
-/** VmHWM (peak) and VmRSS (now) of a process, in MB. */
-function rssMb(pid: number): { peak: number; now: number } {
+/**
+ * VmHWM (peak) and VmRSS (now) of a process, in MB, and what RSS is made of
+ * now: file-backed pages (the node binary's code and data, shared
+ * libraries: a fixed cost that grows only with the code that has run) and
+ * anonymous memory (the V8 heap, buffers, malloc).
+ */
+function rssMb(pid: number): { peak: number; now: number; anon: number; file: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  return { peak: kb('VmHWM') / 1024, now: kb('VmRSS') / 1024 };
+  return { peak: kb('VmHWM') / 1024, now: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
+}
+
+/** The largest anonymous RSS seen while it runs (the kernel keeps a peak only for the total). */
+function sampleAnonPeak(pid: number): () => number {
+  let peak = 0;
+  const sample = () => {
+    try {
+      peak = Math.max(peak, rssMb(pid).anon);
+    } catch {
+      // the worker has exited: its last samples stand
+    }
+  };
+  sample();
+  const timer = setInterval(sample, 20);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return peak;
+  };
 }
 
 async function stopWorker(w: RunningWorker): Promise<void> {
@@ -227,8 +253,11 @@ interface SizeResult {
   xmllintSeconds: number | null;
   ratio: number | null;
   peakRssMb: number;
-  /** The warm worker's RSS before the run, and its peak until then. */
-  idleRssMb: { now: number; peak: number };
+  /** The warm worker's RSS before the run (file-backed + anonymous), and its peak until then. */
+  idleRssMb: { now: number; peak: number; file: number; anon: number };
+  /** Largest anonymous RSS during the run (sampled every 20 ms), and file-backed RSS at its end. */
+  peakAnonMb: number;
+  fileMbAfter: number;
   envelopes: number;
   largestEnvelopeMb: number;
   mbPerSecond: number;
@@ -280,8 +309,11 @@ try {
     // machine: the run's own worker, Postgres and S3 stand-in would otherwise
     // carry the 1-minute load from one size into the next.
     process.stderr.write(`${size} MB: exporting...\n`);
+    const anonPeak = sampleAnonPeak(worker.child.pid!);
     const { value: run, load: loadReport } = await windows.run(() => exportAndWait(db, big.id, worker!, 30 * 60_000));
-    const rss = rssMb(worker.child.pid!).peak;
+    const after = rssMb(worker.child.pid!);
+    const rss = after.peak;
+    const anonPeakMb = anonPeak();
     const timings = [...worker.timings];
     await stopWorker(worker);
     worker = undefined;
@@ -301,7 +333,9 @@ try {
       xmllintSeconds: lint === null ? null : +lint.toFixed(2),
       ratio: lint === null ? null : +(run.seconds / lint).toFixed(2),
       peakRssMb: Math.round(rss),
-      idleRssMb: { now: Math.round(idle.now), peak: Math.round(idle.peak) },
+      idleRssMb: { now: Math.round(idle.now), peak: Math.round(idle.peak), file: Math.round(idle.file), anon: Math.round(idle.anon) },
+      peakAnonMb: Math.round(anonPeakMb),
+      fileMbAfter: Math.round(after.file),
       envelopes: run.envelopes.length,
       largestEnvelopeMb: +(Math.max(...run.envelopes.map((e) => e.bytes)) / MB).toFixed(1),
       mbPerSecond: +(bytes / MB / run.seconds).toFixed(1),
@@ -335,6 +369,8 @@ function printSize(r: SizeResult): void {
     [
       `${r.megabytes} MB (${r.envelopes} envelope(s), ${r.transactions} transactions): ${f2(r.seconds)} s end to end, ${r.mbPerSecond} MB/s; ` +
         `xmllint ${f2(r.xmllintSeconds)} s (ratio ${f2(r.ratio)}); worker peak RSS ${r.peakRssMb} MB (${f2(r.peakRssMb / r.largestEnvelopeMb)}x the largest envelope; ${r.idleRssMb.now} MB warm and idle, peak ${r.idleRssMb.peak} MB before the run)`,
+      `  worker memory MB:      idle ${r.idleRssMb.now} = file-backed ${r.idleRssMb.file} (node binary, libraries) + anonymous ${r.idleRssMb.anon} (V8 heap, buffers, malloc); ` +
+        `during the run anonymous up to ${r.peakAnonMb} (+${r.peakAnonMb - r.idleRssMb.anon}), file-backed ${r.fileMbAfter} at the end`,
       `  steps ms:              ${line(r.steps)}`,
       `  upload-workbaskets ms: ${line(r.phases['upload-workbaskets']!)}`,
       `  upload-envelope ms:    ${line(r.phases['upload-envelope']!)} (summed over envelopes)`,
@@ -364,5 +400,5 @@ targets['worker peak RSS <= 3x the largest envelope'] = { met: peak <= 3 * large
 const judgedLoad = windows.judgedLoad(final, 'each export and each xmllint run');
 finish(judgedLoad, {
   validator,
-  sizes: results.map((r) => ({ megabytes: r.megabytes, seconds: r.seconds, xmllintSeconds: r.xmllintSeconds, ratio: r.ratio, peakRssMb: r.peakRssMb, envelopes: r.envelopes, mbPerSecond: r.mbPerSecond, load1m: +r.load.peak1m.toFixed(2) })),
+  sizes: results.map((r) => ({ megabytes: r.megabytes, seconds: r.seconds, xmllintSeconds: r.xmllintSeconds, ratio: r.ratio, peakRssMb: r.peakRssMb, idleRssMb: r.idleRssMb.now, peakAnonMb: r.peakAnonMb, envelopes: r.envelopes, mbPerSecond: r.mbPerSecond, load1m: +r.load.peak1m.toFixed(2) })),
 }, targets);
