@@ -10,7 +10,7 @@ import { migrateLatest } from '../../src/db/migrate.js';
 import { createApiKey } from '../../src/http/api-keys.js';
 import { INSERT_INVOICE_REQUESTS_SQL } from '../../src/invoices/request-store.js';
 import { insertParty } from '../../src/invoices/store.js';
-import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, loadGuard, measuredWindows, type Target as Verdict } from './support.js';
+import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, loadGuard, measuredWindows, SERVER_NODE_OPTIONS, type Target as Verdict } from './support.js';
 
 // npm run bench:submit [-- --seconds 10 --connections 10,32,64 --autocannon]
 // (builds, then serves the compiled dist/ with --compiled; load from wrk when
@@ -38,17 +38,18 @@ import { admin, arg, argList, benchInvoiceBody, dbUrl, finish, loadGuard, measur
 // more than pgbench's libpq one whatever the server does; with more
 // connections the server's batching (src/invoices/requests.ts) shows.
 // Env: BENCH_DATABASE_URL (admin connection), PGBENCH (path to pgbench),
-// BENCH_SERVER_NODE_ARGS (extra node flags for the server, e.g.
-// "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// BENCH_SERVER_NODE_ARGS (node flags for the server instead of the deployed
+// SERVER_NODE_OPTIONS, e.g. "--max-semi-space-size=16 --cpu-prof --cpu-prof-dir=/tmp/prof").
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PGBENCH = process.env.PGBENCH ?? (fs.existsSync('/usr/bin/pgbench') ? '/usr/bin/pgbench' : '/usr/lib/postgresql/15/bin/pgbench');
 const DB_NAME = `herald_bench_submit_${process.pid}`;
+const serverNodeArgs = process.env.BENCH_SERVER_NODE_ARGS ?? SERVER_NODE_OPTIONS;
 
 async function startServer(): Promise<{ child: ChildProcess; url: string }> {
   // --compiled: the server as built by `npm run build` (what a deployment runs), not through tsx.
   const entry = process.argv.includes('--compiled') ? [path.join(ROOT, 'dist/src/cli/main.js')] : ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...entry, 'serve', '--port', '0', '--no-worker', '--json'], {
+  const child = spawn(process.execPath, [...serverNodeArgs.split(' ').filter(Boolean), ...entry, 'serve', '--port', '0', '--no-worker', '--json'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: dbUrl(DB_NAME), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -179,7 +180,7 @@ async function main(): Promise<void> {
     const watch = loadGuard();
     const runs: { connections: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; pgbenchTps: number; ratio: number; pgbenchHeraldStatementTps: number }[] = [];
     const targets: Record<string, Verdict> = {};
-    console.log(`bench:submit  ${os.cpus().length} cores, ${seconds} s per run, load from ${wrk ? 'wrk' : 'autocannon'}`);
+    console.log(`bench:submit  ${os.cpus().length} cores, ${seconds} s per run, load from ${wrk ? 'wrk' : 'autocannon'}, server node flags "${serverNodeArgs}"`);
     console.log('  conns   req/s   p50 ms  p99 ms  pgbench TPS  ratio  pgbench, Herald\'s statement TPS');
     let failed = false;
     let stored = 0;

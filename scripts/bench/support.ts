@@ -14,6 +14,14 @@ export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
  */
 export const WORKER_NODE_OPTIONS = '--max-semi-space-size=8';
 
+/**
+ * The API server's node flags as deployed (herald-serve.service, the compose
+ * serve service; the same kit test keeps them equal): bench:submit measures
+ * serve with them. Without a cap V8 grew the young generation past 100 MB
+ * under the submit load, and each scavenge of it paused 10-14 ms (decision 0020).
+ */
+export const SERVER_NODE_OPTIONS = '--max-semi-space-size=16';
+
 /** `--name N` from the command line (a positive number; whole unless fractions are allowed), or the default. */
 export function arg(name: string, dflt: number, opts: { fractions?: boolean } = {}): number {
   const i = process.argv.indexOf(`--${name}`);

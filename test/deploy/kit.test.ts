@@ -10,7 +10,7 @@ import { CONFIG_KEYS, loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
 import { admin as adminDb, urlFor, useTestDb } from '../helpers/db.js';
 import { REDIS_URL, quietLog } from '../jobs/support.js';
-import { WORKER_NODE_OPTIONS } from '../../scripts/bench/support.js';
+import { SERVER_NODE_OPTIONS, WORKER_NODE_OPTIONS } from '../../scripts/bench/support.js';
 
 // No container can be built and no systemd runs here, so the deployment kit
 // (deploy/systemd, deploy/Dockerfile, deploy/compose.yaml, .env.example) is
@@ -170,12 +170,13 @@ describe('deploy/kit: systemd units, Dockerfile and compose.yaml against the CLI
     }
   });
 
-  it('runs workers, and only workers, with the NODE_OPTIONS bench:export measures them with', () => {
+  it('runs workers and serve with the NODE_OPTIONS bench:export and bench:submit measure them with, and nothing else with any', () => {
     const options = (env: Record<string, string>) => env.NODE_OPTIONS;
-    expect(options(unitEnvAll(units['herald-worker@.service']!)), 'the worker unit').to.equal(WORKER_NODE_OPTIONS);
-    expect(options(composeEnvAll(compose.services.worker!)), 'the compose worker').to.equal(WORKER_NODE_OPTIONS);
-    for (const [file, unit] of Object.entries(units)) if (file !== 'herald-worker@.service') expect(options(unitEnvAll(unit)), file).to.equal(undefined);
-    for (const [name, s] of heraldServices) if (name !== 'worker') expect(options(composeEnvAll(s)), `compose ${name}`).to.equal(undefined);
+    const expected: Record<string, string | undefined> = { worker: WORKER_NODE_OPTIONS, serve: SERVER_NODE_OPTIONS };
+    for (const [file, unit] of Object.entries(units)) {
+      expect(options(unitEnvAll(unit)), file).to.equal(expected[/^herald-(\w+)/.exec(file)![1]!]);
+    }
+    for (const [name, s] of heraldServices) expect(options(composeEnvAll(s)), `compose ${name}`).to.equal(expected[name]);
   });
 
   it('gives the worker more time to stop than its --grace plus the abort grace, and runs as a dedicated user, hardened', () => {
