@@ -60,9 +60,11 @@ export type StoredRequest = Pick<InvoiceRequestRow, 'id' | 'created_at'>;
  * one statement). Ids are chosen here so every row maps back to its caller.
  * The same statement writes each inserted request's job row (the CTE
  * `queued`, an outbox: the request and the work that will process it commit
- * together or not at all); a request that conflicted gets none. This is the
- * only INSERT into invoice_requests (decision 0020). Prepared
- * (src/db/prepared.ts): this is the submit path's only statement.
+ * together or not at all); a request that conflicted gets none. The trigger
+ * tr_invoice_requests_enqueue (migration 0017) then finds every new row with
+ * its job and adds none; it writes the job of a row stored by any other
+ * INSERT (decision 0020). Prepared (src/db/prepared.ts): this is the submit
+ * path's only statement.
  */
 /** The job kind the submit statement writes, and src/invoices/jobs.ts runs. */
 export const INVOICE_REQUEST_JOB = 'invoice-request';

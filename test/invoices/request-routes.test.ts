@@ -37,6 +37,20 @@ describe('invoices.requestRoutes', () => {
     expect(status).to.include({ requestId: body.requestId, status: 'PENDING', invoiceId: null, invoiceNumber: null, errorMessage: null, completedAt: null });
   });
 
+  it('gives a request stored by another INSERT (an older release during an upgrade, psql) its one job, which runs', async () => {
+    // The previous release's submit statement: the request alone, its job left to the trigger.
+    const { rows } = await t.get().db.raw(
+      `INSERT INTO invoice_requests (id, caller, payload, supplier_party_id, client_party_id)
+       SELECT gen_random_uuid(), 'apikey:older-release', ?::jsonb, ?, ? FROM generate_series(1, 3) RETURNING id`,
+      [JSON.stringify(invoiceBody(supplierId, clientId)), supplierId, clientId],
+    );
+    const ids = rows.map((r: { id: string }) => r.id);
+    const jobs = await t.get().db('jobs').where({ kind: 'invoice-request', subject_type: 'invoice_request' }).whereIn('subject_id', ids);
+    expect(jobs.map((j) => j.subject_id).sort()).to.deep.equal([...ids].sort());
+    await runQueue();
+    for (const id of ids) expect((await get(`/api/v1/invoice-requests/${id}`)).json(), id).to.include({ status: 'COMPLETED' });
+  });
+
   it('answers 409 with the status before completion, then the full invoice once a worker ran it', async () => {
     const { requestId } = (await submit(invoiceBody(supplierId, clientId))).json();
     const early = await get(`/api/v1/invoice-requests/${requestId}/invoice`);
