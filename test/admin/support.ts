@@ -31,7 +31,10 @@ export async function adminServer(db: Knex, env: Record<string, string> = {}, pl
     },
   });
   const log: Logger = pino({ level: 'info' }, sink);
-  const clock = { now: new Date('2026-12-03T08:00:00Z') };
+  // Starts at the real time: the `herald admin` commands the tests run judge
+  // these sessions by the real clock (a fixed date here made every session
+  // look expired once that date was 8 hours past). Tests move it forward.
+  const clock = { now: new Date(Math.floor(Date.now() / 1000) * 1000) };
   const config = loadConfig({}, { ADMIN_SESSION_SECRET: 'admin-session-secret-for-tests-0123456789', ...env });
   const app = await buildServer({ db, config, log, processMetrics: false, plugins: plugins ?? wire({ config, log }).routes, now: () => clock.now });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
