@@ -49,6 +49,9 @@ const COLUMNS = [
   'status', 'invoice_id', 'error_message', 'created_at', 'started_at', 'completed_at',
 ];
 
+/** The job kind the submit statement (and the safety-net trigger of migration 0017) writes, and src/invoices/jobs.ts runs. */
+export const INVOICE_REQUEST_JOB = 'invoice-request';
+
 /** What an insert returns: only what the caller answers with (the payload is not read back). */
 export type StoredRequest = Pick<InvoiceRequestRow, 'id' | 'created_at'>;
 
@@ -66,9 +69,6 @@ export type StoredRequest = Pick<InvoiceRequestRow, 'id' | 'created_at'>;
  * INSERT (decision 0020). Prepared (src/db/prepared.ts): this is the submit
  * path's only statement.
  */
-/** The job kind the submit statement writes, and src/invoices/jobs.ts runs. */
-export const INVOICE_REQUEST_JOB = 'invoice-request';
-
 /** The submit statement: $1 is a jsonb array of requests with their ids (scripts/bench/submit.ts runs it through pgbench too). */
 export const INSERT_INVOICE_REQUESTS_SQL = `WITH inserted AS (
      INSERT INTO invoice_requests (id, caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
