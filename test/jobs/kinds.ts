@@ -74,7 +74,12 @@ export function crashKind(overrides: Partial<Omit<JobDefinition<'test-crash'>, '
   });
 }
 
-/** Sleeps ms (honouring its signal unless told not to). */
+/**
+ * Sleeps ms (honouring its signal unless told not to); with alignEnd, until
+ * the next multiple of ms on the clock, so runs that overlap end in the same
+ * timer tick (their completions can then share a statement whatever the
+ * machine's speed).
+ */
 export function slowKind(overrides: Partial<Omit<JobDefinition<'test-slow'>, 'kind' | 'run'>> = {}): JobDefinition<'test-slow'> {
   return defineJob('test-slow', {
     timeoutMs: 5000,
@@ -84,7 +89,7 @@ export function slowKind(overrides: Partial<Omit<JobDefinition<'test-slow'>, 'ki
     async run(payload, { db, job, signal }) {
       await db('test_job_runs').insert({ job_id: job.id, tag: payload.tag, attempt: job.attempts });
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, payload.ms);
+        const t = setTimeout(resolve, payload.alignEnd ? payload.ms - (Date.now() % payload.ms) : payload.ms);
         if (!payload.ignoreAbort) signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
       });
     },

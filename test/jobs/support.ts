@@ -12,7 +12,7 @@ export { REDIS_URL, redisPrefix, wipeRedisPrefix };
 declare module '../../src/jobs/contract/types.js' {
   interface JobPayloads {
     'test-crash': { tag: string };
-    'test-slow': { tag: string; ms: number; ignoreAbort?: boolean };
+    'test-slow': { tag: string; ms: number; ignoreAbort?: boolean; alignEnd?: boolean };
   }
 }
 
