@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { queryPrepared } from '../db/prepared.js';
-import { outboxJobsSql } from '../jobs/index.js';
 
 // Every SQL statement on invoice_requests. Status moves are compare-and-set:
 // each UPDATE names the status it expects and returns the row, or null when
@@ -49,9 +48,6 @@ const COLUMNS = [
   'status', 'invoice_id', 'error_message', 'created_at', 'started_at', 'completed_at',
 ];
 
-/** The job kind the submit statement (and the safety-net trigger of migration 0017) writes, and src/invoices/jobs.ts runs. */
-export const INVOICE_REQUEST_JOB = 'invoice-request';
-
 /** What an insert returns: only what the caller answers with (the payload is not read back). */
 export type StoredRequest = Pick<InvoiceRequestRow, 'id' | 'created_at'>;
 
@@ -61,26 +57,17 @@ export type StoredRequest = Pick<InvoiceRequestRow, 'id' | 'created_at'>;
  * check-then-insert) so two concurrent calls with one key cannot both
  * insert: the second waits for the first and then does nothing (also within
  * one statement). Ids are chosen here so every row maps back to its caller.
- * The same statement writes each inserted request's job row (the CTE
- * `queued`, an outbox: the request and the work that will process it commit
- * together or not at all); a request that conflicted gets none. The trigger
- * tr_invoice_requests_enqueue (migration 0017) then finds every new row with
- * its job and adds none; it writes the job of a row stored by any other
- * INSERT (decision 0020). Prepared (src/db/prepared.ts): this is the submit
- * path's only statement.
+ * The trigger tr_invoice_requests_enqueue (migration 0003) writes each
+ * request's job row in this same statement. Prepared (src/db/prepared.ts):
+ * this is the submit path's only statement.
  */
 /** The submit statement: $1 is a jsonb array of requests with their ids (scripts/bench/submit.ts runs it through pgbench too). */
-export const INSERT_INVOICE_REQUESTS_SQL = `WITH inserted AS (
-     INSERT INTO invoice_requests (id, caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
+export const INSERT_INVOICE_REQUESTS_SQL = `INSERT INTO invoice_requests (id, caller, idempotency_key, body_hash, payload, supplier_party_id, client_party_id)
      SELECT v.id, v.caller, v.idempotency_key, v.body_hash, v.payload, v.supplier_party_id, v.client_party_id
        FROM jsonb_to_recordset($1::jsonb) AS v (id uuid, caller text, idempotency_key text, body_hash text,
                                                 payload jsonb, supplier_party_id int, client_party_id int)
      ON CONFLICT ON CONSTRAINT ux_invoice_requests_idempotency DO NOTHING
-     RETURNING id, created_at
-   ), queued AS (
-     ${outboxJobsSql({ kind: INVOICE_REQUEST_JOB, from: 'inserted', idColumn: 'id', payloadKey: 'requestId', subjectType: 'invoice_request' })}
-   )
-   SELECT id, created_at FROM inserted`;
+     RETURNING id, created_at`;
 
 export async function insertInvoiceRequests(db: Knex, reqs: readonly NewInvoiceRequest[]): Promise<(StoredRequest | null)[]> {
   const withIds = reqs.map((r) => ({ ...r, id: crypto.randomUUID() }));

@@ -7,19 +7,20 @@ import { createBatcher } from '../lib/batcher.js';
 import { findInvoiceRequestByKey, insertInvoiceRequests, type NewInvoiceRequest, type StoredRequest } from './request-store.js';
 import type { GenerateInvoiceRequest } from './schemas.js';
 
-// The async invoice queue's front door: one statement stores the request
-// and writes its job row (an outbox, request-store.ts), so a request is
-// never stored without the work that will process it, nor the work without
-// the request.
+// The async invoice queue's front door: one INSERT stores the request, and
+// the trigger tr_invoice_requests_enqueue (migration 0003) writes its job row
+// in the same statement (an outbox), so a request is never stored without
+// the work that will process it, nor the work without the request.
 //
 // Concurrent submissions share statements (group commit, src/lib/batcher):
 // while one INSERT is in flight the next requests queue and go out together
-// as one multi-row statement, so a busy server pays one round trip and one
-// commit per batch rather than per request. An idle server sends
+// as one multi-row INSERT, so a busy server pays one round trip, one commit
+// and one NOTIFY per batch rather than per request. An idle server sends
 // each request at once. Every caller still gets its answer only after the
 // commit that stored its row.
 
-export { INVOICE_REQUEST_JOB } from './request-store.js';
+/** The job kind; tr_invoice_requests_enqueue (migration 0003) writes the same string. */
+export const INVOICE_REQUEST_JOB = 'invoice-request';
 
 export class IdempotencyKeyReused extends Error {
   constructor(

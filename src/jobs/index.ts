@@ -7,7 +7,6 @@ export type {
 export { AuthError, errorClassOf, JobError, PermanentError, RateLimitedError, TransientError, type ErrorClass } from './contract/errors.js';
 export { backoffDelayMs, retryDelayMs, retrySchedule, MAX_RETRY_AFTER_MS, type Backoff } from './contract/backoff.js';
 export { enqueueJob, type EnqueueResult } from './store/enqueue.js';
-export { outboxJobsSql, type OutboxJobs } from './store/outbox-sql.js';
 export { createJobRunner, openJobRunnerCount, type JobRunner, type JobRunnerOptions, type RunnerStats } from './runtime/runner.js';
 export { runJobsInline, type InlineOptions, type InlineSummary } from './runtime/inline.js';
 export { createSweeper, type SweepCounts, type Sweeper } from './runtime/sweeper.js';
