@@ -61,7 +61,13 @@ export async function openDb(opts: OpenDbOptions): Promise<DbHandle> {
   if (opts.databaseUrl) {
     const db = knexFactory({
       client: 'pg',
-      connection: opts.connectTimeoutMs ? { connectionString: opts.databaseUrl, connectionTimeoutMillis: opts.connectTimeoutMs } : opts.databaseUrl,
+      connection: {
+        connectionString: opts.databaseUrl,
+        // Names this process's backends in pg_stat_activity (a dead process's
+        // ones can be told apart); an application_name in the URL wins.
+        fallback_application_name: `herald pid ${process.pid}`,
+        ...(opts.connectTimeoutMs && { connectionTimeoutMillis: opts.connectTimeoutMs }),
+      } as Knex.PgConnectionConfig,
       pool: { min: 0, max: opts.poolMax ?? DEFAULT_POOL_MAX },
       ...(opts.connectTimeoutMs && { acquireConnectionTimeout: opts.connectTimeoutMs }),
       ...(opts.log && { log: knexLog(opts.log) }),

@@ -82,3 +82,17 @@ export async function expectClean(db: Knex, supplierId: number, expectedInvoices
   const openJobs = await db('jobs').whereNot({ status: 'completed' }).select('id', 'status', 'last_error');
   expect(openJobs, 'jobs not completed').to.deep.equal([]);
 }
+
+/**
+ * Waits until Postgres has ended the backends of a killed process (named
+ * `herald pid N`, src/db). Until it reads their closed sockets they keep the
+ * dead process's locks: a sweep run that moment would find the reaper's
+ * advisory lock or the job row taken and skip it.
+ */
+export async function waitForBackendsGone(db: Knex, proc: Proc): Promise<void> {
+  const name = `herald pid ${proc.child.pid}`;
+  await waitFor(`Postgres to end the backends of ${name}`, async () => {
+    const row = await db.raw<{ rows: { n: number }[] }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ?', [name]);
+    return row.rows[0]!.n === 0;
+  }, 30_000);
+}
