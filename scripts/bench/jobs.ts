@@ -9,7 +9,7 @@ import { migrateLatest } from '../../src/db/migrate.js';
 import { enqueueJob } from '../../src/jobs/store/enqueue.js';
 import { createJobRunner } from '../../src/jobs/runtime/runner.js';
 import { defineJob } from '../../src/jobs/contract/types.js';
-import { REDIS_URL, admin, arg, argList, dbUrl, finish, loadGuard, quantile, type Target } from './support.js';
+import { REDIS_URL, admin, arg, argList, dbUrl, finish, loadGuard, measuredWindows, quantile, type Target } from './support.js';
 
 // npm run bench:jobs [-- --jobs 10000 --rate 50,200 --seconds 5 --concurrency 20 --workers 1,4]
 //
@@ -29,7 +29,9 @@ import { REDIS_URL, admin, arg, argList, dbUrl, finish, loadGuard, quantile, typ
 //               database's), p50/p95/p99
 // --workers 1,4: the throughput phase again with 4 worker processes (and the
 // jobs/s each added worker brings); latency with the first count only.
-// Targets (issue 15 item 2): >= 3000 jobs/s on one worker, p95 < 20 ms at 200/s.
+// Targets (issue 15 item 2): >= 3000 jobs/s on one worker, p95 < 20 ms at 200/s,
+// judged on the load of the runs they read (each started once the 1-minute
+// load is <= half the cores; support.ts measuredWindows), not the 4-worker one.
 // Env: BENCH_DATABASE_URL (admin connection), BENCH_REDIS_URL.
 
 declare module '../../src/jobs/contract/types.js' {
@@ -248,8 +250,16 @@ async function main(): Promise<void> {
   const concurrency = arg('concurrency', 20, { fractions: true });
   const runs: Run[] = [];
   const watch = loadGuard();
+  // The targets are judged on the runs they read (the first, and the one with
+  // one worker), each started on a settled machine: several worker processes
+  // on these cores lift the load past their count by themselves, and that
+  // run has a figure (scaling) but no target.
+  const windows = measuredWindows();
   // Latency is measured with the first worker count only: a few jobs a second say nothing about scaling.
-  for (const [i, workers] of workerCounts.entries()) runs.push(await measure(workers, { jobs, rates: i === 0 ? rates : [], seconds, concurrency }));
+  for (const [i, workers] of workerCounts.entries()) {
+    const run = () => measure(workers, { jobs, rates: i === 0 ? rates : [], seconds, concurrency });
+    runs.push(i === 0 || workers === 1 ? (await windows.run(run)).value : await run());
+  }
   let out = runs.map((r) => report(r, seconds)).join('');
   const scaling = runs.length > 1 ? {
     fromWorkers: runs[0]!.workers, toWorkers: runs.at(-1)!.workers,
@@ -262,7 +272,7 @@ async function main(): Promise<void> {
   if (one) targets['one worker >= 3000 no-op jobs/s'] = { met: one.throughput.jobsPerSecond >= 3000, value: `${one.throughput.jobsPerSecond} jobs/s` };
   const at200 = runs[0]?.latency.find((l) => l.ratePerSecond === 200);
   if (at200) targets['p95 enqueue-to-start < 20 ms at 200 jobs/s'] = { met: at200.enqueueToStartMs.p95 < 20, value: `${at200.enqueueToStartMs.p95} ms` };
-  finish(watch.stop(), { runs, scaling }, targets);
+  finish(windows.judgedLoad(watch.stop(), 'the runs with one worker'), { runs, scaling }, targets);
 }
 
 if (process.argv[2] === '--worker') await worker(process.argv[3]!, process.argv[4]!, Number(process.argv[5]));
