@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import pino from 'pino';
 import { useTestDb } from '../helpers/db.js';
 import { invoiceBody, seedClient, seedSupplier } from './support.js';
-import { expectClean, herald, startServer, startWorker, stop, waitFor, waitForBackendsGone, type Proc } from './processes.js';
+import { backendsOf, expectClean, herald, startServer, startWorker, stop, waitFor, waitForBackendsGone, type Proc } from './processes.js';
 import { submitInvoiceRequest } from '../../src/invoices/requests.js';
 import { generateInvoiceRequest } from '../../src/invoices/schemas.js';
 import { createApiKey } from '../../src/http/api-keys.js';
@@ -74,8 +74,7 @@ describe('invoices crash recovery (real processes, SIGKILL)', function () {
     const worker = await startWorker(env());
     procs.push(worker);
     // Its backends carry its pid (what waitForBackendsGone looks for).
-    const named = await db().raw<{ rows: { n: number }[] }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ?', [`herald pid ${worker.child.pid}`]);
-    expect(named.rows[0]!.n, 'backends named after the worker').to.be.at.least(1);
+    expect(await backendsOf(db(), worker), 'backends named after the worker').to.be.at.least(1);
     await waitFor('every request settled', async () => {
       const open = await db()('invoice_requests').whereIn('status', ['pending', 'processing']).count({ n: '*' }).first();
       const jobs = await db()('jobs').whereNot({ status: 'completed' }).count({ n: '*' }).first();

@@ -83,16 +83,18 @@ export async function expectClean(db: Knex, supplierId: number, expectedInvoices
   expect(openJobs, 'jobs not completed').to.deep.equal([]);
 }
 
+/** Backends Postgres holds for a Herald process (named `herald pid N`, src/db). */
+export async function backendsOf(db: Knex, proc: Proc): Promise<number> {
+  const { rows } = await db.raw<{ rows: { n: number }[] }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ?', [`herald pid ${proc.child.pid}`]);
+  return rows[0]!.n;
+}
+
 /**
- * Waits until Postgres has ended the backends of a killed process (named
- * `herald pid N`, src/db). Until it reads their closed sockets they keep the
- * dead process's locks: a sweep run that moment would find the reaper's
- * advisory lock or the job row taken and skip it.
+ * Waits until Postgres has ended the backends of a killed process. Until it
+ * reads their closed sockets they keep the dead process's locks: a sweep run
+ * that moment would find the reaper's advisory lock or the job row taken and
+ * skip it.
  */
 export async function waitForBackendsGone(db: Knex, proc: Proc): Promise<void> {
-  const name = `herald pid ${proc.child.pid}`;
-  await waitFor(`Postgres to end the backends of ${name}`, async () => {
-    const row = await db.raw<{ rows: { n: number }[] }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ?', [name]);
-    return row.rows[0]!.n === 0;
-  }, 30_000);
+  await waitFor(`Postgres to end the backends of pid ${proc.child.pid}`, async () => (await backendsOf(db, proc)) === 0, 30_000);
 }
