@@ -38,6 +38,14 @@ export function pgConnectionOf(db: Knex | Knex.Transaction): string | pg.ClientC
   return null;
 }
 
+/**
+ * What a Herald process's connections are called in pg_stat_activity, so
+ * they can be traced to it (and a dead process's told apart).
+ */
+export function connectionName(pid: number): string {
+  return `herald pid ${pid}`;
+}
+
 export interface OpenDbOptions {
   databaseUrl?: string | undefined;
   dataDir?: string;
@@ -63,9 +71,8 @@ export async function openDb(opts: OpenDbOptions): Promise<DbHandle> {
       client: 'pg',
       connection: {
         connectionString: opts.databaseUrl,
-        // Names this process's backends in pg_stat_activity (a dead process's
-        // ones can be told apart); an application_name in the URL wins.
-        fallback_application_name: `herald pid ${process.pid}`,
+        // An application_name in the URL (or PGAPPNAME) wins.
+        fallback_application_name: connectionName(process.pid),
         ...(opts.connectTimeoutMs && { connectionTimeoutMillis: opts.connectTimeoutMs }),
       } as Knex.PgConnectionConfig,
       pool: { min: 0, max: opts.poolMax ?? DEFAULT_POOL_MAX },

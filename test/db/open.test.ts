@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { openDb } from '../../src/db/index.js';
+import { connectionName, openDb } from '../../src/db/index.js';
 import { useTestDb } from '../helpers/db.js';
 
 // openDb names its connections after the process (pg_stat_activity), unless
@@ -18,7 +18,7 @@ describe('db.openDb connection names', () => {
   }
 
   it('is "herald pid N" by default', async () => {
-    expect(await nameSeenBy(t.get().url)).to.equal(`herald pid ${process.pid}`);
+    expect(await nameSeenBy(t.get().url)).to.equal(`herald pid ${process.pid}`).and.to.equal(connectionName(process.pid));
   });
 
   it('is the URL\'s application_name when it has one', async () => {

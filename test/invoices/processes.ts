@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnHerald } from '../helpers/cli.js';
+import { connectionName } from '../../src/db/index.js';
 import type { Knex } from 'knex';
 import { expect } from 'chai';
 
@@ -83,9 +84,9 @@ export async function expectClean(db: Knex, supplierId: number, expectedInvoices
   expect(openJobs, 'jobs not completed').to.deep.equal([]);
 }
 
-/** Backends Postgres holds for a Herald process (named `herald pid N`, src/db). */
+/** Backends Postgres holds for a Herald process (named by src/db's connectionName). */
 export async function backendsOf(db: Knex, proc: Proc): Promise<number> {
-  const { rows } = await db.raw<{ rows: { n: number }[] }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ?', [`herald pid ${proc.child.pid}`]);
+  const { rows } = await db.raw<{ rows: { n: number }[] }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ?', [connectionName(proc.child.pid!)]);
   return rows[0]!.n;
 }
 
